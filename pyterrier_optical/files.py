@@ -44,13 +44,14 @@ def report(error: BadRecordError, on_error: str, skipped: list | None):
         skipped.append(error.line_number)
 
 
-def read_records(path, columns, on_error: str = "raise", skipped: list | None = None, header: bool | None = None):
+def read_records(path, columns, on_error: str = "raise", skipped: list | None = None, header: bool | None = None,
+                 check=None):
     """Dicts with ``columns`` from a TSV (any suffix but ``.jsonl``/``.json``) or a JSON lines file.
 
     TSV lines hold the columns in order; the first line is a header when ``header`` is True, or (``None``) when it
     equals the column names. JSONL lines are objects holding every column. Empty lines are passed over. A malformed
     line raises :class:`BadRecordError` naming the file and line, or with ``on_error="skip"`` is logged and its
-    number appended to ``skipped``.
+    number appended to ``skipped``. ``check(record)`` may raise a ValueError to reject a record the same way.
     """
     columns = list(columns)
     as_json = Path(path).suffix.lower() in (".jsonl", ".json")
@@ -60,9 +61,13 @@ def read_records(path, columns, on_error: str = "raise", skipped: list | None = 
         if not line.strip():
             continue
         try:
-            yield _parse(line, columns, as_json)
+            record = _parse(line, columns, as_json)
+            if check is not None:
+                check(record)
         except ValueError as e:
             report(BadRecordError(path, number, str(e)), on_error, skipped)
+            continue
+        yield record
 
 
 def _parse(line: str, columns: list, as_json: bool) -> dict:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from ._io import write_folder_atomically
 from .backbones import E5_SMALL, optical_home, resolve_model_path
 
+logger = logging.getLogger(__name__)
 METADATA_FILE = "optical.json"
 DEFAULT_MODEL = "optical-default"
 
@@ -73,3 +75,16 @@ def save_checkpoint(model, tokenizer, path, metadata: dict | None = None, extra_
             save(folder / name)
 
     return write_folder_atomically(path, write)
+
+
+def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwargs):
+    """Tokenise (query, text) pairs to at most ``max_length`` tokens, truncating the text, never the query
+    (a query longer than half of ``max_length`` is shortened to that half, with a warning)."""
+    unique = list(dict.fromkeys(queries))
+    limit = max_length // 2
+    offsets = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    shortened = {q: q[:spans[limit][0]] for q, spans in zip(unique, offsets) if len(spans) > limit}
+    if shortened:
+        logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened", len(shortened), limit)
+        queries = [shortened.get(q, q) for q in queries]
+    return tokenizer(queries, texts, truncation="only_second", max_length=max_length, **kwargs)

@@ -1,15 +1,11 @@
 """``OpticalReranker``: a cross-encoder over (query, document text) as a PyTerrier transformer."""
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from .model import DEFAULT_MODEL, infer_device, load_cross_encoder, save_checkpoint
-
-logger = logging.getLogger(__name__)
+from .model import DEFAULT_MODEL, encode_pairs, infer_device, load_cross_encoder, save_checkpoint
 
 
 def clean_texts(values) -> list:
@@ -92,7 +88,8 @@ class OpticalReranker(pt.Transformer):
         scores = np.zeros(len(texts), dtype=np.float32)
         if not texts:
             return scores
-        encoded = self._encode_pairs(queries, texts)
+        batch = encode_pairs(self.tokenizer_, queries, texts, self.max_length)
+        encoded = [{key: batch[key][i] for key in batch} for i in range(len(texts))]
         order = np.argsort([len(e["input_ids"]) for e in encoded], kind="stable")[::-1]
         size = batch_size or self.batch_size
         batches = [order[i:i + size] for i in range(0, len(order), size)]
@@ -112,17 +109,3 @@ class OpticalReranker(pt.Transformer):
         order = np.argsort(-scores, kind="stable")[:top_k]
         return [{"corpus_id": int(i), "score": float(scores[i]), **({"text": documents[i]} if return_documents else {})}
                 for i in order]
-
-    def _encode_pairs(self, queries: list, texts: list) -> list:
-        """Token ids of each pair, truncating the document (and overlong queries to half of max_length)."""
-        tok = self.tokenizer_
-        unique = list(dict.fromkeys(queries))
-        limit = self.max_length // 2
-        offsets = tok(unique, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        shortened = {q: q[:spans[limit][0]] for q, spans in zip(unique, offsets) if len(spans) > limit}
-        if shortened:
-            logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened",
-                           len(shortened), limit)
-            queries = [shortened.get(q, q) for q in queries]
-        encoded = tok(queries, texts, truncation="only_second", max_length=self.max_length)
-        return [{key: encoded[key][i] for key in encoded} for i in range(len(texts))]

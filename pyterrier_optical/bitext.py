@@ -1,0 +1,57 @@
+"""Parallel sentences: the shipped real bitext and users' own TSV/JSONL files."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .files import read_records
+from .languages import language
+
+SPLITS = ("train", "dev", "test")
+SOURCES = ("chromium", "kolibri")
+
+
+def shipped_bitext_dir() -> Path:
+    return Path(resources.files("pyterrier_optical") / "data" / "bitext")
+
+
+def shipped_languages() -> list:
+    """Languages with shipped bitext."""
+    return sorted(p.stem for p in shipped_bitext_dir().glob("*.tsv"))
+
+
+def load_bitext(lang: str, split: str = "train", source: str | None = "chromium") -> list:
+    """``(english, other)`` pairs of the shipped bitext of ``lang``.
+
+    Args:
+        lang: a code of :func:`shipped_languages` (sw, am, mr, tl, de, fr, fi from Chromium; yo, ha, and also sw, mr,
+            de, fr from Kolibri).
+        split: ``train``, ``dev`` or ``test`` (disjoint by English string, across all languages and sources).
+        source: ``chromium``, ``kolibri``, or None for both.
+    """
+    language(lang)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    if source is not None and source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {SOURCES} or None")
+    path = shipped_bitext_dir() / f"{lang}.tsv"
+    if not path.exists():
+        raise ValueError(f"no shipped bitext for {lang!r}; shipped: {', '.join(shipped_languages())}")
+    return [(r["en"], r["other"]) for r in read_records(path, ["source", "split", "en", "other"], header=True)
+            if r["split"] == split and (source is None or r["source"] == source)]
+
+
+def read_bitext(path, on_error: str = "raise", skipped: list | None = None) -> list:
+    """``(english, other)`` pairs from a file: TSV lines ``english<TAB>other`` or JSONL ``{"en", "other"}``.
+
+    Lines with a missing column, an empty side or invalid UTF-8 raise a ValueError naming the file and line, or with
+    ``on_error="skip"`` are logged and their numbers appended to ``skipped``.
+    """
+    records = read_records(path, ["en", "other"], on_error, skipped, check=_check_pair)
+    return [(r["en"], r["other"]) for r in records]
+
+
+def _check_pair(record: dict):
+    empty = [side for side in ("en", "other") if not record[side].strip()]
+    if empty:
+        raise ValueError(f"empty {' and '.join(empty)} side")

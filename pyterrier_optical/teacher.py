@@ -1,0 +1,155 @@
+"""Teacher training: a cross-encoder learns relevance from English (query, positive, negatives) examples.
+
+Real runs use MS MARCO (``msmarco-passage/train/triples-small`` through ir_datasets, which needs the network).
+Offline, :func:`english_task` builds a small-scale analogue from English sentences only: a shortened, shuffled copy
+of a sentence is the query, the sentence is the relevant document, and its BM25 neighbours are the negatives.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import tempfile
+from dataclasses import dataclass
+
+import torch
+
+from .files import read_records
+from .model import encode_pairs, load_cross_encoder
+from .training import Trainer, TrainingConfig, batch_indices, shard
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    """A query with one relevant document and some non-relevant ones."""
+
+    query: str
+    positive: str
+    negatives: tuple
+
+
+def read_examples(path, on_error: str = "raise", skipped: list | None = None) -> list:
+    """Examples from a TSV ``query<TAB>positive<TAB>negative`` (MS MARCO triples) or JSONL file; lines that
+    share a (query, positive) are grouped, their negatives pooled."""
+    groups = collections.defaultdict(list)
+    for r in read_records(path, ["query", "positive", "negative"], on_error, skipped):
+        groups[r["query"], r["positive"]].append(r["negative"])
+    return [Example(q, p, tuple(n)) for (q, p), n in groups.items()]
+
+
+def irds_examples(dataset_id: str, limit: int | None = None) -> list:
+    """Examples from an ir_datasets id with docpairs, e.g. ``msmarco-passage/train/triples-small`` (downloads)."""
+    import ir_datasets
+
+    from .datasets import explain_download_failure
+
+    try:
+        dataset = ir_datasets.load(dataset_id)
+        queries = {q.query_id: q.text for q in dataset.queries_iter()}
+        docs = dataset.docs_store()
+        examples = []
+        for pair in dataset.docpairs_iter():
+            examples.append(Example(queries[pair.query_id], docs.get(pair.doc_id_a).text,
+                                    (docs.get(pair.doc_id_b).text,)))
+            if limit and len(examples) >= limit:
+                break
+    except Exception as e:  # ir_datasets raises several kinds when a download cannot happen
+        raise explain_download_failure(dataset_id, e) from e
+    return examples
+
+
+def shorten(sentence: str, rng: random.Random) -> str:
+    """A query-like version of a sentence: 40-70% of its words (at least two), in a lightly shuffled order."""
+    words = sentence.split()
+    keep = max(2, round(len(words) * rng.uniform(0.4, 0.7)))
+    chosen = sorted(rng.sample(range(len(words)), min(keep, len(words))))
+    if len(chosen) > 2 and rng.random() < 0.5:
+        i = rng.randrange(len(chosen) - 1)
+        chosen[i], chosen[i + 1] = chosen[i + 1], chosen[i]
+    return " ".join(words[i] for i in chosen)
+
+
+def english_task(sentences, num_negatives: int = 7, seed: int = 42, verbose: bool = True) -> list:
+    """The offline English-only teacher task: shortened sentence -> sentence, BM25 neighbours as negatives."""
+    import pandas as pd
+
+    from .bm25 import MultilingualBM25
+
+    sentences = list(dict.fromkeys(s for s in sentences if isinstance(s, str) and len(s.split()) >= 3))
+    rng = random.Random(seed)
+    queries = [shorten(s, rng) for s in sentences]
+    with tempfile.TemporaryDirectory() as tmp:
+        index = MultilingualBM25(tmp + "/idx", lang="en", verbose=False).index(
+            {"docno": str(i), "text": s} for i, s in enumerate(sentences))
+        run = index.bm25(num_results=num_negatives + 1, include_text=False, verbose=verbose)(
+            pd.DataFrame({"qid": [str(i) for i in range(len(queries))], "query": queries}))
+    neighbours = run.groupby("qid")["docno"].apply(list).to_dict()
+    examples = []
+    for i, (query, sentence) in enumerate(zip(queries, sentences)):
+        negatives = [sentences[int(d)] for d in neighbours.get(str(i), []) if int(d) != i][:num_negatives]
+        while len(negatives) < num_negatives:  # too few lexical neighbours: fill with random sentences
+            j = rng.randrange(len(sentences))
+            if j != i:
+                negatives.append(sentences[j])
+        examples.append(Example(query, sentence, tuple(negatives)))
+    return examples
+
+
+def listwise_loss(model, tokenizer, examples, num_negatives: int, max_length: int, device) -> torch.Tensor:
+    """Softmax cross-entropy of the positive among itself and ``num_negatives`` negatives, per example."""
+    queries, docs = [], []
+    for ex in examples:
+        negatives = (list(ex.negatives) * num_negatives)[:num_negatives] if ex.negatives else []
+        if len(negatives) < num_negatives:
+            raise ValueError(f"example {ex.query!r} has no negatives")
+        for doc in [ex.positive, *negatives]:
+            queries.append(ex.query)
+            docs.append(doc)
+    enc = encode_pairs(tokenizer, queries, docs, max_length, padding=True, return_tensors="pt").to(device)
+    logits = model(**enc).logits[:, -1].view(len(examples), 1 + num_negatives)
+    return torch.nn.functional.cross_entropy(logits, torch.zeros(len(examples), dtype=torch.long, device=device))
+
+
+def head_parameter_names(model) -> list:
+    """Parameters a fresh cross-encoder adds on top of a backbone (pooler and classifier)."""
+    return [n for n, _ in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
+
+
+def train_teacher(examples, out, model="multilingual-e5-small", config: TrainingConfig | None = None,
+                  num_negatives: int = 7, max_length: int = 128, freeze_embeddings: bool = True,
+                  tokenizer=None) -> str:
+    """Train a cross-encoder teacher on ``examples``; returns the output folder (loadable by ``OpticalReranker``).
+
+    Args:
+        examples: :class:`Example` items.
+        out: output folder (resumes from ``out/state`` when present).
+        model: backbone or checkpoint to start from (name, path or a loaded model with ``tokenizer``).
+        config: a :class:`~pyterrier_optical.training.TrainingConfig`.
+        num_negatives: negatives per example in the softmax.
+        max_length: tokens per (query, document) pair.
+        freeze_embeddings: keep the word embeddings fixed (faster; they cover languages the task never shows).
+    """
+    config = config or TrainingConfig()
+    examples = list(examples)
+    if not examples:
+        raise ValueError("no training examples")
+    torch.manual_seed(config.seed)
+    if tokenizer is None:
+        model, tokenizer, meta = load_cross_encoder(model, "cpu")
+        base = meta.get("base_model")
+    else:
+        base = getattr(model.config, "name_or_path", None)
+    if freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    trainer = Trainer(model, tokenizer, out, config, head_parameter_names(model),
+                      {"role": "teacher", "base_model": base, "max_length": max_length, "languages": ["en"],
+                       "examples": len(examples), "num_negatives": num_negatives})
+
+    def loss_fn(step, rank, world):
+        batch = [examples[i] for i in shard(batch_indices(step, config.batch_size, len(examples), config.seed),
+                                           rank, world)]
+        return listwise_loss(trainer.model, tokenizer, batch, num_negatives, max_length, trainer.accelerator.device)
+
+    return str(trainer.run(loss_fn))

@@ -1,0 +1,224 @@
+"""The training loop shared by teacher training and distillation.
+
+Batches are a pure function of the step number, so a run resumes exactly: every ``checkpoint_every`` steps the
+model, optimizer, schedule and random states are written atomically to ``<out>/state``; an interrupted run (Ctrl-C
+saves first) continues from there. A non-finite loss stops the run with the step named and the last good
+checkpoint kept. Several processes (``accelerate launch``) each compute the loss on their shard of a batch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._io import write_folder_atomically
+from .model import METADATA_FILE
+
+logger = logging.getLogger(__name__)
+STATE_DIR = "state"
+TRAINER_FILE = "trainer.pt"
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings.
+
+    Args:
+        steps: optimizer steps.
+        batch_size: training examples per step (over all processes).
+        lr: learning rate of the encoder.
+        head_lr: learning rate of the new parts (classification head); None: ``lr``.
+        warmup: fraction of the steps with a linear warm-up, followed by linear decay.
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient clipping.
+        checkpoint_every: steps between checkpoints.
+        seed: seeds shuffling and initialisation.
+        device: torch device for a single process (None: CUDA when available).
+        verbose: progress bar with the loss.
+    """
+
+    steps: int = 200
+    batch_size: int = 8
+    lr: float = 3e-5
+    head_lr: float | None = 3e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 50
+    seed: int = 42
+    device: str | None = None
+    verbose: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list:
+    """Example indices of ``step``: consecutive slices of a seeded permutation per epoch."""
+    if n == 0:
+        raise ValueError("no training examples")
+    out = []
+    position = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(position, n)
+        order = np.random.default_rng(seed + epoch).permutation(n)
+        take = order[offset:offset + batch_size - len(out)]
+        out.extend(int(i) for i in take)
+        position += len(take)
+    return out
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """This process's part of a batch."""
+    return items[rank::world]
+
+
+class Trainer:
+    """Runs ``loss_fn(step, rank, world)`` for ``config.steps`` steps and saves the model to ``out``.
+
+    Args:
+        model: the model to train (its trainable parameters are those with ``requires_grad``).
+        tokenizer: saved beside the model.
+        out: output folder; a loadable checkpoint at the end, resumable state in ``out/state`` meanwhile.
+        config: a :class:`TrainingConfig`.
+        head_parameters: names of parameters that get ``head_lr``.
+        metadata: written to ``optical.json`` of the result.
+    """
+
+    def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None):
+        from accelerate import Accelerator
+
+        self.config = config
+        self.out = Path(out)
+        self.tokenizer = tokenizer
+        self.metadata = dict(metadata or {})
+        device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.accelerator = Accelerator(cpu=device == "cpu")
+        head = set(head_parameters)
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        groups = [{"params": [p for n, p in named if n not in head], "lr": config.lr},
+                  {"params": [p for n, p in named if n in head], "lr": config.head_lr or config.lr}]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
+        warm = max(1, int(config.warmup * config.steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warm, max(0.0, (config.steps - s) / max(1, config.steps - warm))))
+        self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
+        self.step = 0
+        self.losses = []
+        self._resume()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.out / STATE_DIR
+
+    @property
+    def rank(self) -> int:
+        return self.accelerator.process_index
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    def unwrapped(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    def _resume(self):
+        file = self.state_dir / TRAINER_FILE
+        if not file.exists():
+            return
+        from safetensors.torch import load_file
+
+        state = torch.load(file, map_location="cpu", weights_only=False)
+        weights = load_file(self.state_dir / "model.safetensors")
+        self.unwrapped().load_state_dict(weights, strict=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        self.step, self.losses = state["step"], state["losses"]
+        logger.info("resumed %s at step %d", self.out, self.step)
+
+    def save_state(self):
+        """Write the resumable state atomically (main process only)."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
+
+        def write(folder: Path):
+            self.unwrapped().save_pretrained(folder)
+            torch.save({"step": self.step, "losses": self.losses, "optimizer": self.optimizer.state_dict(),
+                        "schedule": self.schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "python_rng": random.getstate(), "config": asdict(self.config)}, folder / TRAINER_FILE)
+
+        write_folder_atomically(self.state_dir, write)
+
+    def run(self, loss_fn) -> Path:
+        """Train to ``config.steps`` (from the resumed step) and write the final checkpoint."""
+        config = self.config
+        if self.step == 0:
+            torch.manual_seed(config.seed)
+            random.seed(config.seed)
+        self.model.train()
+        bar = None
+        if config.verbose and self.accelerator.is_local_main_process:
+            from pyterrier import tqdm
+
+            bar = tqdm(total=config.steps, initial=self.step, desc=self.metadata.get("role", "training"), unit="step")
+        try:
+            while self.step < config.steps:
+                loss = loss_fn(self.step, self.rank, self.world)
+                if not torch.isfinite(loss):
+                    kept = f"the last good checkpoint is {self.state_dir}" if self.state_dir.exists() else \
+                        "no checkpoint was written yet"
+                    raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; stopped, {kept}")
+                self.accelerator.backward(loss)
+                self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                self.schedule.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.losses.append(float(loss.detach()))
+                self.step += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.4f}")
+                if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+                    self.save_state()
+        except KeyboardInterrupt:
+            logger.warning("interrupted at step %d: saving %s", self.step, self.state_dir)
+            self.save_state()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        self.model.eval()
+        return self.save_final()
+
+    def save_final(self) -> Path:
+        """Write the loadable checkpoint into ``out`` file by file, ``optical.json`` last."""
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".final.", dir=self.out))
+            self.unwrapped().save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            meta = {**self.metadata, "steps": self.step, "final_loss": float(np.mean(self.losses[-20:] or [math.nan])),
+                    "training": asdict(self.config)}
+            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+            for file in sorted(staging.iterdir(), key=lambda f: f.name == METADATA_FILE):
+                os.replace(file, self.out / file.name)
+            staging.rmdir()
+            (self.out / "losses.json").write_text(json.dumps(self.losses))
+        self.accelerator.wait_for_everyone()
+        return self.out
