@@ -7,7 +7,10 @@ terms (``toks_indexer(scale=1.0)`` and ``query_toks``): the scores equal PISA's 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,32 @@ import pandas as pd
 import pyterrier as pt
 
 from .analysis import Analyzer
+from .files import read_records
 
 CONFIG_FILE = "optical_bm25.json"
 TEXTS_FILE = "texts.jsonl"
+
+
+@contextlib.contextmanager
+def native_output_to(log_file):
+    """Send what native code prints (PISA's indexing chatter) to ``log_file``; yields the real stderr stream."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    real_err = os.fdopen(os.dup(2), "w")
+    with open(log_file, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield real_err
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            real_err.close()
 
 
 class MultilingualBM25(pt.Indexer):
@@ -65,21 +91,25 @@ class MultilingualBM25(pt.Indexer):
         return [["docno", "text"]]
 
     def index(self, docs) -> "MultilingualBM25":
-        """Index an iterable of ``{"docno", "text"}`` dicts (or a DataFrame with those columns); returns ``self``."""
+        """Index ``{"docno", "text"}`` dicts: an iterable, a DataFrame, or the path of a TSV (``docno<TAB>text``) or
+        JSONL file (a bad line raises a ValueError naming file and line). Returns ``self``."""
         from pyterrier_pisa import PisaIndex
 
         if self.built() and not self.overwrite:
             raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
-        if isinstance(docs, pd.DataFrame):
+        if isinstance(docs, (str, os.PathLike)):
+            docs = read_records(docs, ["docno", "text"])
+        elif isinstance(docs, pd.DataFrame):
             pt.validate.document_frame(docs, extra_columns=["text"])
             docs = docs.to_dict("records")
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / CONFIG_FILE).unlink(missing_ok=True)
         count = 0
-        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts:
+        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(self.path / "pisa.log") as err:
             def terms():
                 nonlocal count
-                for i, doc in enumerate(pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose)):
+                bar = pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)
+                for i, doc in enumerate(bar):
                     if "docno" not in doc or not isinstance(doc["docno"], str) or not doc["docno"]:
                         raise ValueError(f"document {i} has no 'docno' string: {str(doc)[:200]}")
                     text = doc.get("text")
@@ -126,8 +156,9 @@ class MultilingualBM25Retriever(pt.Transformer):
         self.index = index
         self.k1, self.b, self.num_results = k1, b, num_results
         self.include_text, self.verbose, self.threads = include_text, verbose, threads
-        self.pisa_ = PisaRetrieve(str(index.path / "pisa"), "bm25", num_results=num_results, threads=threads,
-                                  verbose=verbose, stops="none", toks_scale=1.0, bm25_k1=k1, bm25_b=b)
+        with native_output_to(index.path / "pisa.log"):  # PISA builds its score bounds here, printing as it goes
+            self.pisa_ = PisaRetrieve(str(index.path / "pisa"), "bm25", num_results=num_results, threads=threads,
+                                      verbose=verbose, stops="none", toks_scale=1.0, bm25_k1=k1, bm25_b=b)
 
     def __repr__(self):
         return f"BM25({self.index.lang}, k1={self.k1}, b={self.b}, num_results={self.num_results})"

@@ -88,3 +88,11 @@ def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwarg
         logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened", len(shortened), limit)
         queries = [shortened.get(q, q) for q in queries]
     return tokenizer(queries, texts, truncation="only_second", max_length=max_length, **kwargs)
+
+
+def model_max_length(model, tokenizer, requested: int) -> int:
+    """``requested`` capped by the model's position embeddings and the tokenizer's limit."""
+    limits = [requested, getattr(model.config, "max_position_embeddings", requested)]
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 10**6:
+        limits.append(tokenizer.model_max_length)
+    return min(limits)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from .model import DEFAULT_MODEL, encode_pairs, infer_device, load_cross_encoder, save_checkpoint
+from .model import DEFAULT_MODEL, encode_pairs, infer_device, load_cross_encoder, model_max_length, save_checkpoint
 
 
 def clean_texts(values) -> list:
@@ -24,7 +24,7 @@ class OpticalReranker(pt.Transformer):
         text_field: the document text column.
         query_field: the query column.
         device: a torch device; None picks CUDA when available.
-        max_length: tokens per pair; the document is truncated, never the query (a query longer than half of
+        max_length: tokens per pair (capped by what the model can read); the document is truncated, never the query (a query longer than half of
             ``max_length`` is shortened to that half, with a warning).
         verbose: show a progress bar over the batches.
         tokenizer: the tokenizer of a loaded ``model``.
@@ -53,6 +53,7 @@ class OpticalReranker(pt.Transformer):
                 raise ValueError("a loaded model needs its tokenizer: OpticalReranker(model, tokenizer=...)")
             self.model_, self.tokenizer_, self.metadata_ = model.to(infer_device(device)).eval(), tokenizer, {}
         self.device_ = next(self.model_.parameters()).device
+        self.max_length_ = model_max_length(self.model_, self.tokenizer_, max_length)
 
     def __repr__(self):
         name = self.model if isinstance(self.model, str) else type(self.model).__name__
@@ -88,7 +89,7 @@ class OpticalReranker(pt.Transformer):
         scores = np.zeros(len(texts), dtype=np.float32)
         if not texts:
             return scores
-        batch = encode_pairs(self.tokenizer_, queries, texts, self.max_length)
+        batch = encode_pairs(self.tokenizer_, queries, texts, self.max_length_)
         encoded = [{key: batch[key][i] for key in batch} for i in range(len(texts))]
         order = np.argsort([len(e["input_ids"]) for e in encoded], kind="stable")[::-1]
         size = batch_size or self.batch_size

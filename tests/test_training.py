@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pyterrier_optical import OpticalReranker
+from pyterrier_optical.bitext import load_bitext
+from pyterrier_optical.teacher import Example, english_task, listwise_loss, read_examples, train_teacher
+from pyterrier_optical.training import Trainer, TrainingConfig, batch_indices
+
+from conftest import build_tiny_cross_encoder
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return english_task([en for en, _ in load_bitext("sw", "train")[:400]], num_negatives=3, verbose=False)
+
+
+@pytest.fixture()
+def tiny(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    return build_tiny_cross_encoder(tok, seed=1), tok
+
+
+def config(**kw):
+    return TrainingConfig(**{"steps": 6, "batch_size": 4, "lr": 1e-3, "head_lr": 1e-3, "checkpoint_every": 3,
+                             "device": "cpu", "verbose": False, **kw})
+
+
+def weights(path):
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_english_task_examples(examples):
+    ex = examples[0]
+    assert len(ex.negatives) == 3 and ex.positive not in ex.negatives
+    assert set(ex.query.split()) <= set(ex.positive.split())
+
+
+def test_batches_cycle_through_a_seeded_permutation():
+    seen = [i for step in range(5) for i in batch_indices(step, 4, 10, seed=3)]
+    assert sorted(seen[:10]) == list(range(10)) and sorted(seen[10:20]) == list(range(10))
+    assert batch_indices(7, 4, 10, 3) == batch_indices(7, 4, 10, 3)
+
+
+def test_teacher_loss_goes_down_and_checkpoint_reranks(tiny, examples, tmp_path):
+    model, tok = tiny
+    examples = examples[:16]
+    with torch.no_grad():
+        before = float(listwise_loss(model, tok, examples, 3, 64, "cpu"))
+    out = train_teacher(examples, tmp_path / "t", model, config(steps=60, batch_size=8, lr=3e-3, head_lr=3e-3,
+                                                                checkpoint_every=30), num_negatives=3,
+                        max_length=64, tokenizer=tok)
+    trained = OpticalReranker(out, verbose=False)
+    with torch.no_grad():
+        after = float(listwise_loss(trained.model_, tok, examples, 3, 64, "cpu"))
+    assert after < before - 0.3
+    assert trained.metadata_["role"] == "teacher" and trained.metadata_["steps"] == 60
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_model_dir, examples, tmp_path, monkeypatch):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    straight = train_teacher(examples, tmp_path / "a", build_tiny_cross_encoder(tok, 1), config(), 3, 64,
+                             tokenizer=tok)
+    import pyterrier_optical.teacher as teacher
+
+    calls = {"n": 0}
+    real = teacher.listwise_loss
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(teacher, "listwise_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_teacher(examples, tmp_path / "b", build_tiny_cross_encoder(tok, 1), config(), 3, 64, tokenizer=tok)
+    state = torch.load(tmp_path / "b" / "state" / "trainer.pt", weights_only=False)
+    assert state["step"] == 4
+    monkeypatch.setattr(teacher, "listwise_loss", real)
+    resumed = train_teacher(examples, tmp_path / "b", build_tiny_cross_encoder(tok, 7), config(), 3, 64,
+                            tokenizer=tok)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    for name in a:
+        np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), atol=1e-6, err_msg=name)
+    assert straight != resumed
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path):
+    model, tok = tiny
+    trainer = Trainer(model, tok, tmp_path / "n", config(steps=10, checkpoint_every=2))
+    x = torch.ones(1, requires_grad=True)
+
+    def loss_fn(step, rank, world):
+        loss = (trainer.model.classifier.weight.sum() - 1) ** 2 + 0 * x.sum()
+        return loss * float("nan") if step == 5 else loss
+
+    with pytest.raises(FloatingPointError, match=r"at step 5; stopped, the last good checkpoint is .*state"):
+        trainer.run(loss_fn)
+    assert torch.load(tmp_path / "n" / "state" / "trainer.pt", weights_only=False)["step"] == 4
+
+
+def test_read_examples_groups_negatives(tmp_path):
+    path = tmp_path / "triples.tsv"
+    path.write_text("q1\tpos1\tneg1\nq1\tpos1\tneg2\nq2\tpos2\tneg3\nbroken line\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"triples\.tsv:4"):
+        read_examples(path)
+    assert read_examples(path, on_error="skip") == [Example("q1", "pos1", ("neg1", "neg2")),
+                                                   Example("q2", "pos2", ("neg3",))]
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        TrainingConfig(steps=0)
