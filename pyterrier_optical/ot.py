@@ -36,12 +36,12 @@ def cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 1.0 - x @ y.transpose(1, 2)
 
 
-def mask_marginals(mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def mask_marginals(mask: torch.Tensor, weights: torch.Tensor | None = None, dtype=torch.float32) -> torch.Tensor:
     """Marginals (B, n) uniform over real tokens (``mask`` true), or proportional to ``weights`` (e.g. idf) there.
 
     A row with no real token gets all zeros.
     """
-    mass = mask.float() if weights is None else weights.float().clamp_min(0) * mask.float()
+    mass = mask.to(dtype) if weights is None else weights.to(dtype).clamp_min(0) * mask.to(dtype)
     total = mass.sum(-1, keepdim=True)
     return torch.where(total > 0, mass / total.clamp_min(torch.finfo(mass.dtype).tiny), torch.zeros_like(mass))
 
