@@ -1,0 +1,142 @@
+"""Code-switching conditions and dictionary translation of queries.
+
+Following Litschko, Artemova & Plank (Findings of ACL 2023): each word of a text is replaced, independently with
+probability ``p``, by its translation in a bilingual lexicon when the lexicon has one. A seed makes it reproducible;
+the multilingual variant draws a language per word. The same function rewrites queries, documents or bitext.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import pandas as pd
+import pyterrier as pt
+
+from .analysis import WORD
+from .lexicon import Lexicon
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SwitchStats:
+    """Words seen, words the lexicon could switch, and words switched."""
+
+    words: int = 0
+    switchable: int = 0
+    switched: int = 0
+    texts_without_switchable: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Realised switch rate among switchable words."""
+        return self.switched / self.switchable if self.switchable else 0.0
+
+    def add(self, other: "SwitchStats"):
+        self.words += other.words
+        self.switchable += other.switchable
+        self.switched += other.switched
+        self.texts_without_switchable += other.texts_without_switchable
+
+
+def check_ratio(p: float) -> float:
+    if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"code-switch ratio p must be in [0, 1], got {p!r}")
+    return float(p)
+
+
+def code_switch(text, lexicons, p: float, rng: random.Random) -> tuple:
+    """``text`` with each word replaced with probability ``p`` by a translation; returns ``(text, SwitchStats)``.
+
+    ``lexicons`` is one :class:`Lexicon` or a list of them (multilingual: a lexicon is drawn per word among those
+    that translate it). Non-words (spaces, punctuation) are kept as they are.
+    """
+    check_ratio(p)
+    lexicons = [lexicons] if isinstance(lexicons, Lexicon) else list(lexicons)
+    stats = SwitchStats()
+    if not isinstance(text, str) or not text:
+        stats.texts_without_switchable = 1
+        return (text if isinstance(text, str) else ""), stats
+    out, last = [], 0
+    for match in WORD.finditer(text):
+        word = match.group()
+        stats.words += 1
+        options = [t for t in (lex.translate(word) for lex in lexicons) if t is not None]
+        replacement = word
+        if options:
+            stats.switchable += 1
+            if rng.random() < p:
+                replacement = rng.choice(options) if len(options) > 1 else options[0]
+                stats.switched += 1
+        out.append(text[last:match.start()])
+        out.append(replacement)
+        last = match.end()
+    out.append(text[last:])
+    stats.texts_without_switchable = int(stats.switchable == 0)
+    return "".join(out), stats
+
+
+class CodeSwitch(pt.Transformer):
+    """Rewrites a text column with artificial code-switching; the original query is kept in ``query_0``.
+
+    Args:
+        lexicons: a :class:`Lexicon` (or a list: multilingual mode, a lexicon drawn per word) mapping the column's
+            language to the other language(s).
+        p: probability of switching each word the lexicon knows, in [0, 1].
+        seed: the switch of a row depends only on (seed, its ``qid`` or ``docno``), so it is reproducible.
+        field: the column to rewrite (``query`` or ``text``).
+    """
+
+    def __init__(self, lexicons, p: float = 0.5, seed: int = 0, field: str = "query"):
+        self.lexicons = lexicons
+        self.p = check_ratio(p)
+        self.seed = seed
+        self.field = field
+        self.stats_ = SwitchStats()
+
+    def __repr__(self):
+        return f"CodeSwitch(p={self.p}, seed={self.seed}, field={self.field!r})"
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        key = "docno" if self.field != "query" and "docno" in inp.columns else "qid"
+        pt.validate.columns(inp, includes=[key, self.field])
+        out = pt.model.push_queries(inp, inplace=False) if self.field == "query" else inp.copy()
+        self.stats_ = SwitchStats()
+        texts = []
+        for row_key, text in zip(inp[key], inp[self.field]):
+            switched, stats = code_switch(text, self.lexicons, self.p, random.Random(f"{self.seed}:{row_key}"))
+            texts.append(switched)
+            self.stats_.add(stats)
+        out[self.field] = texts
+        if len(out):
+            logger.info("code-switched %d of %d switchable words (rate %.3f, p=%.2f); %d rows had none",
+                        self.stats_.switched, self.stats_.switchable, self.stats_.rate, self.p,
+                        self.stats_.texts_without_switchable)
+        return out
+
+
+def translate_words(text, lexicon: Lexicon) -> str:
+    """Every word the lexicon knows replaced by its best translation; unknown words (names, numbers) kept."""
+    if not isinstance(text, str):
+        return ""
+    return WORD.sub(lambda m: lexicon.translate(m.group()) or m.group(), text)
+
+
+class LexiconTranslate(pt.Transformer):
+    """Dictionary-based query translation, the classic CLIR baseline for a BM25 first stage.
+
+    The original query is kept in ``query_0``.
+    """
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+
+    def __repr__(self):
+        return f"LexiconTranslate({self.lexicon.source}->{self.lexicon.target})"
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pt.validate.query_frame(inp, extra_columns=["query"])
+        out = pt.model.push_queries(inp, inplace=False)
+        out["query"] = [translate_words(q, self.lexicon) for q in inp["query"]]
+        return out

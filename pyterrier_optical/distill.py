@@ -1,0 +1,231 @@
+"""OPTICAL distillation: the student's lower layers learn to read the other language like the teacher reads English.
+
+Only bitext is needed. For each pair, the frozen teacher encodes the English sentence and the student (a copy of the
+teacher) encodes the other-language sentence; their token states at ``align_layer`` are aligned by entropic optimal
+transport (special tokens and padding masked out), and the student's layers up to ``align_layer`` learn to lower
+the transport cost. With ``freeze_upper`` the layers above and the head stay the teacher's, so the matching
+knowledge is untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .model import load_cross_encoder
+from .ot import ot_alignment_loss
+from .training import Trainer, TrainingConfig, batch_indices, shard
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillConfig:
+    """What is aligned, and how.
+
+    Args:
+        align_layer: ``"embeddings"`` (0), a layer number 1..L, or ``"last"``.
+        freeze_upper: train only the layers up to ``align_layer`` (the head and upper layers stay the teacher's).
+        freeze_embeddings: keep the word embeddings fixed.
+        epsilon: entropic regularisation of the transport, relative to the cost spread when ``normalise_cost``.
+        normalise_cost: divide each problem's costs by their maximum, so ``epsilon`` is relative.
+        sinkhorn_iter: maximum Sinkhorn iterations per batch; ``sinkhorn_tol``: their stopping tolerance.
+        max_length: tokens per sentence.
+        english_weight: weight of a term keeping the student's states of the English sentence on the teacher's
+            (the student also reads the English side of a query-document pair). 0 turns it off.
+        pooled_weight: weight of a mean-pooled-vector MSE between teacher (English) and student (other). 0: off.
+        ot_weight: weight of the OT term (0 gives the no-OT control).
+    """
+
+    align_layer: int | str = 6
+    freeze_upper: bool = True
+    freeze_embeddings: bool = True
+    epsilon: float = 0.05
+    normalise_cost: bool = True
+    sinkhorn_iter: int = 50
+    sinkhorn_tol: float = 1e-4
+    max_length: int = 64
+    english_weight: float = 0.0
+    pooled_weight: float = 0.0
+    ot_weight: float = 1.0
+
+
+def encoder_layers(model):
+    """The transformer blocks of a BERT-style model (``base_model.encoder.layer``)."""
+    try:
+        return model.base_model.encoder.layer
+    except AttributeError:
+        raise ValueError(f"{type(model).__name__} has no base_model.encoder.layer; OPTICAL supports BERT-style "
+                         "encoders (BERT, RoBERTa, XLM-R, multilingual-e5)") from None
+
+
+def resolve_layer(model, align_layer) -> int:
+    """``align_layer`` as a number of transformer blocks (0 = the embedding output)."""
+    n = len(encoder_layers(model))
+    k = {"embeddings": 0, "last": n}.get(align_layer, align_layer)
+    if not isinstance(k, int) or not 0 <= k <= n:
+        raise ValueError(f"align_layer must be 'embeddings', 'last' or 0..{n}, got {align_layer!r}")
+    return k
+
+
+@contextlib.contextmanager
+def first_layers(model, k: int):
+    """Run only the first ``k`` transformer blocks while inside the block."""
+    encoder = model.base_model.encoder
+    full = encoder.layer
+    encoder.layer = full[:k]
+    try:
+        yield
+    finally:
+        encoder.layer = full
+
+
+def token_states(model, tokenizer, texts, k: int, max_length: int, device):
+    """States after ``k`` blocks (B, n, d) and the mask of real (non-special, non-padding) tokens."""
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+                    return_special_tokens_mask=True)
+    special = enc.pop("special_tokens_mask").bool()
+    enc = enc.to(device)
+    with first_layers(model, k):
+        states = model.base_model(**enc).last_hidden_state
+    return states, (enc["attention_mask"].bool() & ~special.to(device))
+
+
+def freeze_for_distillation(student, k: int, freeze_upper: bool, freeze_embeddings: bool):
+    """Set ``requires_grad``: embeddings and the first ``k`` blocks train, the rest only without ``freeze_upper``."""
+    layers = encoder_layers(student)
+    for name, p in student.named_parameters():
+        p.requires_grad_(not freeze_upper)
+    for block in layers[:k]:
+        block.requires_grad_(True)
+    student.base_model.embeddings.requires_grad_(True)
+    if freeze_embeddings:
+        student.get_input_embeddings().weight.requires_grad_(False)
+    trainable = [n for n, p in student.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("nothing to train: align_layer 0 with frozen embeddings and upper layers")
+    return trainable
+
+
+def check_same_tokenizer(teacher_tokenizer, student_tokenizer):
+    """Teacher and student must split text the same way for their token states to be compared."""
+    probe = ["Open a new tab", "Fungua kichupo kipya", "नवीन टॅब उघडा", "አዲስ ትር ክፈት"]
+    if teacher_tokenizer.get_vocab() != student_tokenizer.get_vocab() or \
+            teacher_tokenizer(probe)["input_ids"] != student_tokenizer(probe)["input_ids"]:
+        raise ValueError("teacher and student have different tokenizers; the student must start from the teacher "
+                         "(or a model with the same tokenizer)")
+
+
+class OpticalDistiller:
+    """Distil a teacher cross-encoder into a student that reads another language, from bitext only.
+
+    Args:
+        teacher: a reranker checkpoint (path/hub id) or a loaded cross-encoder (then give ``tokenizer``).
+        config: a :class:`DistillConfig`.
+        training: a :class:`~pyterrier_optical.training.TrainingConfig`.
+        student: where the student starts (default: a copy of the teacher); must share the teacher's tokenizer.
+        tokenizer: the tokenizer of a loaded ``teacher``.
+    """
+
+    def __init__(self, teacher, config: DistillConfig | None = None, training: TrainingConfig | None = None,
+                 student=None, tokenizer=None):
+        self.config = config or DistillConfig()
+        self.training = training or TrainingConfig(steps=300, batch_size=16, lr=2e-5, head_lr=None)
+        if tokenizer is None:
+            teacher, tokenizer, meta = load_cross_encoder(teacher, "cpu")
+        else:
+            meta = {}
+        self.teacher_metadata = meta
+        self.teacher, self.tokenizer = teacher.eval(), tokenizer
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        if student is None:
+            self.student = copy.deepcopy(self.teacher)
+        else:
+            self.student, student_tokenizer, _ = load_cross_encoder(student, "cpu")
+            check_same_tokenizer(tokenizer, student_tokenizer)
+        self.layer = resolve_layer(self.teacher, self.config.align_layer)
+
+    def loss(self, student, pairs, device) -> tuple:
+        """The distillation loss of a batch of ``(english, other)`` pairs, and its parts for logging."""
+        c = self.config
+        english, other = [p[0] for p in pairs], [p[1] for p in pairs]
+        with torch.no_grad():
+            t_states, t_mask = token_states(self.teacher, self.tokenizer, english, self.layer, c.max_length, device)
+        s_states, s_mask = token_states(student, self.tokenizer, other, self.layer, c.max_length, device)
+        total = torch.zeros((), device=device)
+        parts = {}
+        if c.ot_weight:
+            ot_loss, _, entropy = ot_alignment_loss(t_states, s_states, t_mask, s_mask, c.epsilon, c.normalise_cost,
+                                                    c.sinkhorn_iter, c.sinkhorn_tol)
+            total = total + c.ot_weight * ot_loss
+            parts.update(ot=float(ot_loss), plan_entropy=float(entropy.mean()))
+        if c.pooled_weight:
+            pooled = torch.nn.functional.mse_loss(_mean_pool(s_states, s_mask), _mean_pool(t_states, t_mask))
+            total = total + c.pooled_weight * pooled
+            parts["pooled"] = float(pooled)
+        if c.english_weight:
+            s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device)
+            mask = t_mask.unsqueeze(-1).float()
+            drift = (((s_en - t_states) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
+            total = total + c.english_weight * drift
+            parts["english"] = float(drift)
+        return total, parts
+
+    def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None) -> str:
+        """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
+
+        ``dev_bitext`` pairs are scored every ``eval_every`` steps (OT loss, and translation-retrieval MRR@10 of the
+        student as a reranker); the log is ``out/eval.jsonl``. Resumes from ``out/state``.
+        """
+        pairs = [(e, o) for e, o in bitext]
+        if not pairs:
+            raise ValueError("no bitext pairs")
+        t = self.training
+        trainable = freeze_for_distillation(self.student, self.layer, self.config.freeze_upper,
+                                            self.config.freeze_embeddings)
+        logger.info("distilling %d trainable tensors up to layer %d on %d pairs", len(trainable), self.layer,
+                    len(pairs))
+        self.student.eval()  # no dropout: its noise would dominate the transport cost
+        metadata = {"role": "student", "base_model": self.teacher_metadata.get("base_model"),
+                    "teacher": self.teacher_metadata.get("path"), "max_length": self.teacher_metadata.get(
+                        "max_length", 128), "distillation": asdict(self.config), "bitext_pairs": len(pairs)}
+        trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata)
+        self.teacher.to(trainer.accelerator.device)
+        log_parts = []
+
+        def loss_fn(step, rank, world):
+            if dev_bitext and eval_every and step % eval_every == 0 and trainer.accelerator.is_main_process:
+                self._log_eval(trainer, dev_bitext, step)
+            batch = [pairs[i] for i in shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)]
+            loss, parts = self.loss(trainer.model, batch, trainer.accelerator.device)
+            log_parts.append(parts)
+            return loss
+
+        path = trainer.run(loss_fn)
+        trainer.model.eval()
+        if dev_bitext and eval_every and trainer.accelerator.is_main_process:
+            self._log_eval(trainer, dev_bitext, trainer.step)
+        return str(path)
+
+    def _log_eval(self, trainer, dev_bitext, step):
+        from .evaluation import translation_retrieval_mrr
+
+        model = trainer.unwrapped()
+        with torch.no_grad():
+            loss, parts = self.loss(model, list(dev_bitext)[:256], trainer.accelerator.device)
+        mrr = translation_retrieval_mrr(model, self.tokenizer, dev_bitext, verbose=False)
+        record = {"step": step, "dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}, "dev_mrr@10": mrr}
+        logger.info("eval %s", record)
+        trainer.out.mkdir(parents=True, exist_ok=True)
+        with open(trainer.out / "eval.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _mean_pool(states, mask):
+    m = mask.unsqueeze(-1).float()
+    return (states * m).sum(1) / m.sum(1).clamp_min(1)
