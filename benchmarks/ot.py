@@ -46,7 +46,8 @@ def main():
     cost = cosine_cost(x, y)
     cost = cost / cost.amax((1, 2), keepdim=True)  # normalised costs, as distillation uses them
     a, b = torch.full((B, N), 1 / N), torch.full((B, M), 1 / M)
-    reference = optical_sinkhorn(cost.double(), a.double(), b.double(), EPSILON, max_iter=10_000, tol=1e-11).plan.float()
+    reference = optical_sinkhorn(cost.double(), a.double(), b.double(), EPSILON, max_iter=10_000, tol=1e-11)
+    reference = reference.plan.float()
 
     ours_t, ours = best_time(lambda: optical_sinkhorn(cost, a, b, EPSILON, max_iter=1000, tol=TOL).plan, args.repeats)
     cost_np, a_np, b_np = cost.numpy().astype(np.float64), a[0].double().numpy(), b[0].double().numpy()

@@ -105,7 +105,8 @@ class MultilingualBM25(pt.Indexer):
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / CONFIG_FILE).unlink(missing_ok=True)
         count = 0
-        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(self.path / "pisa.log") as err:
+        log = self.path / "pisa.log"
+        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(log) as err:
             def terms():
                 nonlocal count
                 bar = pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)

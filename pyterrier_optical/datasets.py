@@ -122,7 +122,8 @@ def bitext_collection(pairs, query_lang: str, doc_lang: str = "en") -> Dataset:
         qid = stable_id(f"{query_lang}-", other)
         queries.append(GenericQuery(qid, other))
         qrels.append(TrecQrel(qid, docno, 1, "0"))
-    return Dataset(ListDocs(list(docs.values()), doc_lang), ListQueries(queries, query_lang), ListQrels(qrels, QRELS_DEFS))
+    return Dataset(ListDocs(list(docs.values()), doc_lang), ListQueries(queries, query_lang),
+                   ListQrels(qrels, QRELS_DEFS))
 
 
 def _shipped_initializer(dsid, groups):

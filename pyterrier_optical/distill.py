@@ -160,8 +160,8 @@ class OpticalDistiller:
         total = torch.zeros((), device=device)
         parts = {}
         if c.ot_weight:
-            ot_loss, transport, entropy = ot_alignment_loss(t_states, s_states, t_mask, s_mask, c.epsilon, c.normalise_cost,
-                                                    c.sinkhorn_iter, c.sinkhorn_tol)
+            ot_loss, transport, entropy = ot_alignment_loss(t_states, s_states, t_mask, s_mask, c.epsilon,
+                                                            c.normalise_cost, c.sinkhorn_iter, c.sinkhorn_tol)
             total = total + c.ot_weight * ot_loss
             parts.update(ot=ot_loss.item(), plan_entropy=entropy.mean().item(),
                          sinkhorn_error=transport.marginal_error)
@@ -191,11 +191,11 @@ class OpticalDistiller:
                                             self.config.freeze_embeddings)
         logger.info("distilling %d trainable tensors up to layer %d on %d pairs", len(trainable), self.layer,
                     len(pairs))
-        self.student.eval()  # no dropout: its noise would dominate the transport cost
         metadata = {"role": "student", "base_model": self.teacher_metadata.get("base_model"),
                     "teacher": self.teacher_metadata.get("path"), "max_length": self.teacher_metadata.get(
                         "max_length", 128), "distillation": asdict(self.config), "bitext_pairs": len(pairs)}
-        trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata)
+        # no dropout: its noise would dominate the transport cost
+        trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False)
         self.teacher.to(trainer.accelerator.device)
         log_parts = []
 

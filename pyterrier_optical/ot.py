@@ -58,8 +58,8 @@ def sinkhorn(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, epsilon: floa
         max_iter: maximum Sinkhorn iterations.
         tol: stop once the largest violation of the row marginals is below ``tol`` (checked every
             ``check_every`` iterations); a warning says when ``max_iter`` was reached first.
-        grad: ``"envelope"`` (default) differentiates ``<P*, C>`` with the plan detached, cheap and stable; ``"autodiff"``
-            backpropagates through the iterations.
+        grad: ``"envelope"`` (default) differentiates ``<P*, C>`` with the plan detached, cheap and stable;
+            ``"autodiff"`` backpropagates through the iterations.
         warn: warn when ``max_iter`` is reached before ``tol`` (the error is in the result either way).
 
     Empty problems (no real token on one side) get a zero plan and a zero cost, with a warning, never NaN.
@@ -107,8 +107,8 @@ def _log_sinkhorn(cost, a, b, epsilon, max_iter, tol, check_every, warn):
                 break
     else:
         if warn:
-            warnings.warn(f"Sinkhorn did not converge in {max_iter} iterations (marginal error {error:.2e} > tol {tol}); "
-                          "raise max_iter or epsilon", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"Sinkhorn did not converge in {max_iter} iterations (marginal error {error:.2e} > tol "
+                          f"{tol}); raise max_iter or epsilon", RuntimeWarning, stacklevel=3)
     log_plan = scaled + f[:, :, None] + g[:, None, :]
     return torch.where((a[:, :, None] > 0) & (b[:, None, :] > 0), log_plan, torch.full_like(log_plan, neg_inf)), \
         iterations, error

@@ -24,8 +24,8 @@ class OpticalReranker(pt.Transformer):
         text_field: the document text column.
         query_field: the query column.
         device: a torch device; None picks CUDA when available.
-        max_length: tokens per pair (capped by what the model can read); the document is truncated, never the query (a query longer than half of
-            ``max_length`` is shortened to that half, with a warning).
+        max_length: tokens per pair (capped by what the model can read); the document is truncated, never the
+            query (a query longer than half of ``max_length`` is shortened to that half, with a warning).
         verbose: show a progress bar over the batches.
         tokenizer: the tokenizer of a loaded ``model``.
     """

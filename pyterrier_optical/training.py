@@ -95,15 +95,18 @@ class Trainer:
         config: a :class:`TrainingConfig`.
         head_parameters: names of parameters that get ``head_lr``.
         metadata: written to ``optical.json`` of the result.
+        dropout: train with dropout (``model.train()``); False keeps the model in eval mode while it learns.
     """
 
-    def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None):
+    def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None,
+                 dropout: bool = True):
         from accelerate import Accelerator
 
         self.config = config
         self.out = Path(out)
         self.tokenizer = tokenizer
         self.metadata = dict(metadata or {})
+        self.dropout = dropout
         device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.accelerator = Accelerator(cpu=device == "cpu")
         head = set(head_parameters)
@@ -170,7 +173,7 @@ class Trainer:
         if self.step == 0:
             torch.manual_seed(config.seed)
             random.seed(config.seed)
-        self.model.train()
+        self.model.train(self.dropout)
         bar = None
         if config.verbose and self.accelerator.is_local_main_process:
             from pyterrier import tqdm

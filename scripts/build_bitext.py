@@ -20,7 +20,6 @@ import collections
 import glob
 import html
 import json
-import os
 import struct
 import subprocess
 import tempfile

@@ -39,7 +39,8 @@ def test_bad_arguments():
 
 def test_read_bitext_reports_file_and_line(tmp_path):
     path = tmp_path / "pairs.tsv"
-    path.write_bytes("Open a tab\tFungua kichupo\n\nno tab here\n".encode() + b"bad\t\xff\nEmpty\t \nNew window\tDirisha jipya\n")
+    path.write_bytes("Open a tab\tFungua kichupo\n\nno tab here\n".encode()
+                     + b"bad\t\xff\nEmpty\t \nNew window\tDirisha jipya\n")
     with pytest.raises(ValueError, match=r"pairs\.tsv:3: expected 2 tab-separated fields"):
         read_bitext(path)
     skipped = []

@@ -1,0 +1,69 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pyterrier_optical import OpticalReranker
+from pyterrier_optical.bitext import load_bitext
+from pyterrier_optical.distill import DistillConfig, OpticalDistiller, check_same_tokenizer
+from pyterrier_optical.training import TrainingConfig
+
+from conftest import build_tiny_tokenizer
+
+
+def training(**kw):
+    return TrainingConfig(**{"steps": 30, "batch_size": 8, "lr": 3e-3, "head_lr": None, "checkpoint_every": 15,
+                             "device": "cpu", "verbose": False, **kw})
+
+
+@pytest.fixture(scope="module")
+def bitext():
+    return load_bitext("sw", "train")[:64]
+
+
+def test_loss_goes_down_and_only_lower_layers_change(tiny_model_dir, bitext, tmp_path):
+    config = DistillConfig(align_layer=2, epsilon=0.1, normalise_cost=False)  # raw costs: a loss that must fall
+    distiller = OpticalDistiller(str(tiny_model_dir), config, training())
+    with torch.no_grad():
+        before, _ = distiller.loss(distiller.student, bitext, "cpu")
+    out = distiller.fit(bitext, tmp_path / "student", dev_bitext=load_bitext("sw", "dev")[:20], eval_every=30)
+    with torch.no_grad():
+        after, parts = distiller.loss(distiller.student, bitext, "cpu")
+    assert after < before * 0.9
+    assert 0 < parts["plan_entropy"] < 1
+    teacher, student = load_file(str(tiny_model_dir / "model.safetensors")), load_file(str(tmp_path / "student" /
+                                                                                         "model.safetensors"))
+    changed = {name for name in teacher if not torch.equal(teacher[name], student[name])}
+    assert changed and all(n.startswith(("bert.encoder.layer.0.", "bert.encoder.layer.1.", "bert.embeddings."))
+                           for n in changed)
+    assert not any("word_embeddings" in n for n in changed)
+    reranker = OpticalReranker(out, verbose=False)
+    assert reranker.metadata_["role"] == "student" and reranker.metadata_["distillation"]["align_layer"] == 2
+    assert len(reranker.score(["mtandao"], ["network"])) == 1
+    log = (tmp_path / "student" / "eval.jsonl").read_text().splitlines()
+    assert len(log) == 2 and '"dev_mrr@10"' in log[0]
+
+
+def test_train_upper_changes_the_head_too(tiny_model_dir, bitext, tmp_path):
+    distiller = OpticalDistiller(str(tiny_model_dir), DistillConfig(align_layer="last", freeze_upper=False),
+                                 training(steps=4))
+    distiller.fit(bitext, tmp_path / "s")
+    student = load_file(str(tmp_path / "s" / "model.safetensors"))
+    teacher = load_file(str(tiny_model_dir / "model.safetensors"))
+    assert not torch.equal(student["bert.encoder.layer.3.output.dense.weight"],
+                           teacher["bert.encoder.layer.3.output.dense.weight"])
+
+
+def test_bad_settings(tiny_model_dir, bitext):
+    with pytest.raises(ValueError, match=r"align_layer must be 'embeddings', 'last' or 0..4"):
+        OpticalDistiller(str(tiny_model_dir), DistillConfig(align_layer=9))
+    distiller = OpticalDistiller(str(tiny_model_dir), DistillConfig(align_layer="embeddings"), training(steps=1))
+    with pytest.raises(ValueError, match="no bitext pairs"):
+        distiller.fit([], "unused")
+
+
+def test_different_tokenizers_are_refused(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    other = build_tiny_tokenizer(["completely different text"] * 10 + [en for en, _ in load_bitext("de", "train")[:50]])
+    with pytest.raises(ValueError, match="different tokenizers"):
+        check_same_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir), other)
