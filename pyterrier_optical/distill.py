@@ -90,8 +90,8 @@ def token_states(model, tokenizer, texts, k: int, max_length: int, device):
                     return_special_tokens_mask=True)
     special = enc.pop("special_tokens_mask").bool()
     enc = enc.to(device)
-    with first_layers(model, k):
-        states = model.base_model(**enc).last_hidden_state
+    with first_layers(getattr(model, "module", model), k):  # a DDP-wrapped model is truncated inside
+        states = model(**enc, output_hidden_states=True).hidden_states[-1]  # through forward, so DDP syncs
     return states, (enc["attention_mask"].bool() & ~special.to(device))
 
 
@@ -195,7 +195,9 @@ class OpticalDistiller:
                     "teacher": self.teacher_metadata.get("path"), "max_length": self.teacher_metadata.get(
                         "max_length", 128), "distillation": asdict(self.config), "bitext_pairs": len(pairs)}
         # no dropout: its noise would dominate the transport cost
-        trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False)
+        # the blocks above align_layer take no part in the loss: DDP must know when they are trainable
+        trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False,
+                          unused_parameters=not self.config.freeze_upper)
         self.teacher.to(trainer.accelerator.device)
         log_parts = []
 

@@ -96,11 +96,12 @@ class Trainer:
         head_parameters: names of parameters that get ``head_lr``.
         metadata: written to ``optical.json`` of the result.
         dropout: train with dropout (``model.train()``); False keeps the model in eval mode while it learns.
+        unused_parameters: some trainable parameters may take no part in a loss (DDP must then look for them).
     """
 
     def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None,
-                 dropout: bool = True):
-        from accelerate import Accelerator
+                 dropout: bool = True, unused_parameters: bool = False):
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
         self.config = config
         self.out = Path(out)
@@ -108,7 +109,8 @@ class Trainer:
         self.metadata = dict(metadata or {})
         self.dropout = dropout
         device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.accelerator = Accelerator(cpu=device == "cpu")
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=unused_parameters)
+        self.accelerator = Accelerator(cpu=device == "cpu", kwargs_handlers=[ddp])
         head = set(head_parameters)
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         groups = [{"params": [p for n, p in named if n not in head], "lr": config.lr},
@@ -216,7 +218,8 @@ class Trainer:
             staging = Path(tempfile.mkdtemp(prefix=".final.", dir=self.out))
             self.unwrapped().save_pretrained(staging)
             self.tokenizer.save_pretrained(staging)
-            meta = {**self.metadata, "steps": self.step, "final_loss": float(np.mean(self.losses[-20:] or [math.nan])),
+            meta = {**self.metadata, "steps": self.step, "processes": self.world,
+                    "final_loss": float(np.mean(self.losses[-20:] or [math.nan])),
                     "training": asdict(self.config)}
             (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
             for file in sorted(staging.iterdir(), key=lambda f: f.name == METADATA_FILE):

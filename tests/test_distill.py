@@ -67,3 +67,24 @@ def test_different_tokenizers_are_refused(tiny_model_dir):
     other = build_tiny_tokenizer(["completely different text"] * 10 + [en for en, _ in load_bitext("de", "train")[:50]])
     with pytest.raises(ValueError, match="different tokenizers"):
         check_same_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir), other)
+
+
+def test_two_processes_with_torchrun(tiny_model_dir, bitext, tmp_path):
+    """Scale-out goes through torch.distributed (gloo on CPU) and Accelerate: 2 local processes here."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{en}\t{x}\n" for en, x in bitext), encoding="utf-8")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "pyterrier_optical.cli", "distill", "--teacher",
+           str(tiny_model_dir), "--bitext", str(pairs), "--out", str(tmp_path / "ddp"), "--steps", "3",
+           "--batch-size", "8", "--align-layer", "2", "--device", "cpu", "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads((tmp_path / "ddp" / "optical.json").read_text())
+    assert meta["processes"] == 2 and meta["steps"] == 3
+    assert len(OpticalReranker(str(tmp_path / "ddp"), verbose=False).score(["a"], ["b"])) == 1
