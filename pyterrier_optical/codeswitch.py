@@ -116,6 +116,20 @@ class CodeSwitch(pt.Transformer):
         return out
 
 
+def code_switch_pairs(pairs, lexicons, p: float, seed: int = 0, side: int = 0) -> tuple:
+    """Code-switched copies of ``(english, other)`` pairs: side 0 (English) or 1 rewritten, the other kept, so
+    code-switched training data can be made. Returns ``(pairs, SwitchStats)``; reproducible for a seed."""
+    if side not in (0, 1):
+        raise ValueError(f"side must be 0 (english) or 1 (other), got {side!r}")
+    total = SwitchStats()
+    out = []
+    for i, pair in enumerate(pairs):
+        text, stats = code_switch(pair[side], lexicons, p, random.Random(f"{seed}:{i}"))
+        total.add(stats)
+        out.append((text, pair[1]) if side == 0 else (pair[0], text))
+    return out, total
+
+
 def translate_words(text, lexicon: Lexicon) -> str:
     """Every word the lexicon knows replaced by its best translation; unknown words (names, numbers) kept."""
     if not isinstance(text, str):

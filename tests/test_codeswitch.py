@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.codeswitch import CodeSwitch, LexiconTranslate, code_switch
+from pyterrier_optical.codeswitch import CodeSwitch, LexiconTranslate, code_switch, code_switch_pairs
 from pyterrier_optical.lexicon import Lexicon, induce_lexicon, read_word_pairs, shipped_lexicon
 
 EN_SW = Lexicon({"open": ["fungua"], "new": ["mpya"], "tab": ["kichupo"]}, "en", "sw")
@@ -79,3 +79,10 @@ def test_word_pair_files(tmp_path):
         read_word_pairs(path, "en", "sw")
     with pytest.raises(ValueError, match="empty lexicon"):
         induce_lexicon([("a b", "c d")], "sw")
+
+
+def test_bitext_can_be_code_switched():
+    pairs = [("open a new tab", "fungua kichupo kipya")] * 3
+    switched, stats = code_switch_pairs(pairs, EN_SW, 1.0, seed=1)
+    assert switched[0] == ("fungua a mpya kichupo", "fungua kichupo kipya") and stats.switched == 9
+    assert code_switch_pairs(pairs, EN_SW, 0.5, seed=2) == code_switch_pairs(pairs, EN_SW, 0.5, seed=2)
