@@ -27,6 +27,15 @@ def _training_config(args) -> TrainingConfig:
                           device=args.device, verbose=not args.quiet)
 
 
+def _read_file(reader, path, skip_bad_lines: bool):
+    """``reader(path, on_error, skipped)``, reporting how many bad lines were skipped."""
+    skipped = []
+    records = reader(path, "skip" if skip_bad_lines else "raise", skipped)
+    if skipped:
+        logging.warning("skipped %d bad lines of %s (lines %s)", len(skipped), path, skipped[:20])
+    return records
+
+
 def cmd_demo(args):
     from .demo import format_table, run_demo
 
@@ -46,10 +55,7 @@ def cmd_train_teacher(args):
     from .teacher import english_task, irds_examples, read_examples, train_teacher
 
     if args.triples:
-        skipped = []
-        examples = read_examples(args.triples, "skip" if args.skip_bad_lines else "raise", skipped)
-        if skipped:
-            logging.warning("skipped %d bad lines of %s", len(skipped), args.triples)
+        examples = _read_file(read_examples, args.triples, args.skip_bad_lines)
     elif args.irds:
         examples = irds_examples(args.irds, args.limit)
     else:
@@ -64,10 +70,7 @@ def cmd_distill(args):
     from .distill import DistillConfig, OpticalDistiller
 
     if args.bitext:
-        skipped = []
-        bitext = read_bitext(args.bitext, "skip" if args.skip_bad_lines else "raise", skipped)
-        if skipped:
-            logging.warning("skipped %d bad lines of %s", len(skipped), args.bitext)
+        bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines)
     else:
         bitext = load_bitext(args.lang, "train")
     dev = load_bitext(args.lang, "dev") if args.lang else None
@@ -138,6 +141,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except (ValueError, OSError, KeyError) as e:  # bad input: say what and where, no stack trace
+        print(f"optical {args.command}: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -117,3 +117,16 @@ def test_read_examples_groups_negatives(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="steps must be >= 1"):
         TrainingConfig(steps=0)
+
+
+@pytest.mark.slow
+def test_default_teacher_build_path(e5_backbone, tmp_path):
+    """The embedded default's recipe, two steps long, on the real backbone and the shipped English sentences."""
+    from pyterrier_optical.defaults import build_default_teacher, english_training_sentences
+
+    sentences = english_training_sentences()
+    assert len(sentences) > 5000 and len(set(sentences)) == len(sentences)
+    out = build_default_teacher(tmp_path / "teacher", verbose=False, steps=2, batch_size=2, checkpoint_every=1)
+    reranker = OpticalReranker(out, verbose=False)
+    assert reranker.metadata_["role"] == "teacher" and reranker.metadata_["languages"] == ["en"]
+    assert reranker.metadata_["max_length"] == 64
