@@ -77,7 +77,8 @@ def cmd_distill(args):
     layer = int(args.align_layer) if args.align_layer.isdigit() else args.align_layer
     config = DistillConfig(align_layer=layer, freeze_upper=not args.train_upper, epsilon=args.epsilon,
                            max_length=args.max_length, english_weight=args.english_weight,
-                           pooled_weight=args.pooled_weight, ot_weight=args.ot_weight)
+                           pooled_weight=args.pooled_weight, ot_weight=args.ot_weight,
+                           score_weight=args.score_weight, score_candidates=args.score_candidates)
     distiller = OpticalDistiller(args.teacher, config, _training_config(args))
     print(distiller.fit(bitext, args.out, dev_bitext=dev, eval_every=args.eval_every if dev else None))
 
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--english-weight", type=float, default=0.0)
     p.add_argument("--pooled-weight", type=float, default=0.0)
     p.add_argument("--ot-weight", type=float, default=1.0)
+    p.add_argument("--score-weight", type=float, default=0.0, help="score distillation over English candidates")
+    p.add_argument("--score-candidates", type=int, default=8)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--skip-bad-lines", action="store_true")
     _training_args(p, 300, 16, 2e-5, None)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .model import load_cross_encoder
+from .model import encode_pairs, load_cross_encoder
 from .ot import ot_alignment_loss
 from .training import Trainer, TrainingConfig, batch_indices, shard
 
@@ -41,6 +41,11 @@ class DistillConfig:
             (the student also reads the English side of a query-document pair). 0 turns it off.
         pooled_weight: weight of a mean-pooled-vector MSE between teacher (English) and student (other). 0: off.
         ot_weight: weight of the OT term (0 gives the no-OT control).
+        score_weight: weight of score distillation: over a list of English candidates per pair (its own English
+            sentence and BM25 neighbours of it, so still bitext only), the student's scores for the
+            other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off.
+        score_candidates: candidates per pair for score distillation.
+        score_temperature: softmax temperature of score distillation.
     """
 
     align_layer: int | str = 6
@@ -54,6 +59,9 @@ class DistillConfig:
     english_weight: float = 0.0
     pooled_weight: float = 0.0
     ot_weight: float = 1.0
+    score_weight: float = 0.0
+    score_candidates: int = 8
+    score_temperature: float = 1.0
 
 
 def encoder_layers(model):
@@ -152,8 +160,11 @@ class OpticalDistiller:
             check_same_tokenizer(tokenizer, student_tokenizer)
         self.layer = resolve_layer(self.teacher, self.config.align_layer)
 
-    def loss(self, student, pairs, device) -> tuple:
-        """The distillation loss of a batch of ``(english, other)`` pairs, and its parts for logging."""
+    def loss(self, student, pairs, device, candidates=None) -> tuple:
+        """The distillation loss of a batch of ``(english, other)`` pairs, and its parts for logging.
+
+        ``candidates`` (one list of English documents per pair) are needed when ``score_weight`` is set.
+        """
         c = self.config
         english, other = [p[0] for p in pairs], [p[1] for p in pairs]
         with torch.no_grad():
@@ -177,7 +188,34 @@ class OpticalDistiller:
             drift = (((s_en - t_states) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
             total = total + c.english_weight * drift
             parts["english"] = drift.item()
+        if c.score_weight:
+            if candidates is None:
+                raise ValueError("score distillation needs candidate documents for each pair")
+            kl = self._score_distillation(student, english, other, candidates, device)
+            total = total + c.score_weight * kl
+            parts["score_kl"] = kl.item()
         return total, parts
+
+    def _score_distillation(self, student, english, other, candidates, device) -> torch.Tensor:
+        """KL(teacher(q_en, d) || student(q_x, d)) over each pair's candidate documents."""
+        c = self.config
+        docs = [d for pool in candidates for d in pool]
+        counts = {len(pool) for pool in candidates}
+        if len(counts) != 1:
+            raise ValueError("every pair needs the same number of candidates")
+        n = counts.pop()
+        length = 2 * c.max_length
+
+        def logits(model, queries):
+            enc = encode_pairs(self.tokenizer, [q for q in queries for _ in range(n)], docs, length, padding=True,
+                               return_tensors="pt").to(device)
+            return model(**enc).logits[:, -1].view(len(queries), n) / c.score_temperature
+
+        with torch.no_grad():
+            target = torch.log_softmax(logits(self.teacher, english), -1)
+        predicted = torch.log_softmax(logits(student, other), -1)
+        kl = torch.nn.functional.kl_div(predicted, target, log_target=True, reduction="batchmean")
+        return kl * c.score_temperature ** 2
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
@@ -203,11 +241,19 @@ class OpticalDistiller:
         self.teacher.to(trainer.accelerator.device)
         log_parts = []
 
+        pools = None
+        if self.config.score_weight:
+            from .evaluation import translation_candidates
+
+            pools = translation_candidates(pairs, self.config.score_candidates, seed=t.seed)
+
         def loss_fn(step, rank, world):
             if dev_bitext and eval_every and step % eval_every == 0 and trainer.accelerator.is_main_process:
                 self._log_eval(trainer, dev_bitext, step)
-            batch = [pairs[i] for i in shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)]
-            loss, parts = self.loss(trainer.model, batch, trainer.accelerator.device)
+            indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
+            batch = [pairs[i] for i in indices]
+            candidates = [[pairs[j][0] for j in pools[i]] for i in indices] if pools else None
+            loss, parts = self.loss(trainer.model, batch, trainer.accelerator.device, candidates)
             log_parts.append(parts)
             return loss
 
@@ -221,8 +267,15 @@ class OpticalDistiller:
         from .evaluation import translation_retrieval_mrr
 
         model = trainer.unwrapped()
+        dev = list(dev_bitext)[:256]
+        candidates = None
+        if self.config.score_weight:
+            from .evaluation import translation_candidates
+
+            candidates = [[dev[j][0] for j in pool] for pool in
+                          translation_candidates(dev, self.config.score_candidates)]
         with torch.no_grad():
-            loss, parts = self.loss(model, list(dev_bitext)[:256], trainer.accelerator.device)
+            loss, parts = self.loss(model, dev, trainer.accelerator.device, candidates)
         mrr = translation_retrieval_mrr(model, self.tokenizer, dev_bitext, verbose=False)
         record = {"step": step, "dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}, "dev_mrr@10": mrr}
         logger.info("eval %s", record)

@@ -88,3 +88,29 @@ def test_two_processes_with_torchrun(tiny_model_dir, bitext, tmp_path):
     meta = json.loads((tmp_path / "ddp" / "optical.json").read_text())
     assert meta["processes"] == 2 and meta["steps"] == 3
     assert len(OpticalReranker(str(tmp_path / "ddp"), verbose=False).score(["a"], ["b"])) == 1
+
+
+def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_dir, bitext, tmp_path):
+    from pyterrier_optical.evaluation import translation_candidates
+
+    config = DistillConfig(align_layer="last", ot_weight=0.0, score_weight=1.0, score_candidates=4,
+                           freeze_upper=False)
+    distiller = OpticalDistiller(str(tiny_model_dir), config, training(steps=30, lr=1e-3))
+    # sharpen both heads so that scores spread, and push the student's first block away from the teacher's
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for model in (distiller.teacher, distiller.student):
+            model.classifier.weight.mul_(200)
+        for p in distiller.student.bert.encoder.layer[0].parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    pools = [[bitext[j][0] for j in pool] for pool in translation_candidates(bitext, 4)]
+    with torch.no_grad():
+        before = distiller._score_distillation(distiller.student, [e for e, _ in bitext], [o for _, o in bitext],
+                                               pools, "cpu")
+    distiller.fit(bitext, tmp_path / "s")
+    with torch.no_grad():
+        after = distiller._score_distillation(distiller.student, [e for e, _ in bitext], [o for _, o in bitext],
+                                              pools, "cpu")
+    assert after < before * 0.7
+    with pytest.raises(ValueError, match="needs candidate documents"):
+        distiller.loss(distiller.student, bitext[:2], "cpu")
