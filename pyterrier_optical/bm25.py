@@ -184,3 +184,25 @@ class MultilingualBM25Retriever(pt.Transformer):
         if self.include_text:
             res["text"] = res["docno"].map(self.index.texts()).astype(object)
         return res
+
+
+def neighbours(texts: list, queries: list, k: int, rng, lang: str = "en", verbose: bool = False) -> list:
+    """For each query i, ``k`` indices of ``texts`` other than i: its BM25 neighbours first, then random ones
+    (distinct, drawn with ``rng``) when BM25 finds too few. Used to build negatives and candidate lists."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = MultilingualBM25(tmp + "/idx", lang=lang, verbose=False).index(
+            {"docno": str(i), "text": t} for i, t in enumerate(texts))
+        run = index.bm25(num_results=k + 1, include_text=False, verbose=verbose)(
+            pd.DataFrame({"qid": [str(i) for i in range(len(queries))], "query": queries}))
+    found = run.groupby("qid")["docno"].apply(lambda d: [int(x) for x in d]).to_dict()
+    out = []
+    for i in range(len(queries)):
+        chosen = [j for j in found.get(str(i), []) if j != i][:k]
+        while len(chosen) < min(k, len(texts) - 1):
+            j = rng.randrange(len(texts))
+            if j != i and j not in chosen:
+                chosen.append(j)
+        out.append(chosen)
+    return out

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import random
-import tempfile
 
 import numpy as np
-import pandas as pd
 
 
 def translation_candidates(pairs, candidates: int = 10, seed: int = 0) -> list:
@@ -14,25 +12,10 @@ def translation_candidates(pairs, candidates: int = 10, seed: int = 0) -> list:
     The neighbours are lexically close to the right answer, so a reranker must read the other-language query to
     pick it; their choice does not depend on the query language.
     """
-    from .bm25 import MultilingualBM25
+    from .bm25 import neighbours
 
     english = [en for en, _ in pairs]
-    rng = random.Random(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        index = MultilingualBM25(tmp + "/en", lang="en", verbose=False).index(
-            {"docno": str(i), "text": t} for i, t in enumerate(english))
-        run = index.bm25(num_results=candidates, include_text=False)(
-            pd.DataFrame({"qid": [str(i) for i in range(len(english))], "query": english}))
-    found = run.groupby("qid")["docno"].apply(lambda d: [int(x) for x in d]).to_dict()
-    out = []
-    for i in range(len(english)):
-        pool = [i] + [j for j in found.get(str(i), []) if j != i][:candidates - 1]
-        while len(pool) < min(candidates, len(english)):
-            j = rng.randrange(len(english))
-            if j not in pool:
-                pool.append(j)
-        out.append(pool)
-    return out
+    return [[i] + found for i, found in enumerate(neighbours(english, english, candidates - 1, random.Random(seed)))]
 
 
 def translation_retrieval_mrr(model, tokenizer, pairs, candidates: int = 10, max_queries: int = 200,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import logging
 import random
-import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -73,28 +72,14 @@ def shorten(sentence: str, rng: random.Random) -> str:
 
 def english_task(sentences, num_negatives: int = 7, seed: int = 42, verbose: bool = True) -> list:
     """The offline English-only teacher task: shortened sentence -> sentence, BM25 neighbours as negatives."""
-    import pandas as pd
-
-    from .bm25 import MultilingualBM25
+    from .bm25 import neighbours
 
     sentences = list(dict.fromkeys(s for s in sentences if isinstance(s, str) and len(s.split()) >= 3))
     rng = random.Random(seed)
     queries = [shorten(s, rng) for s in sentences]
-    with tempfile.TemporaryDirectory() as tmp:
-        index = MultilingualBM25(tmp + "/idx", lang="en", verbose=False).index(
-            {"docno": str(i), "text": s} for i, s in enumerate(sentences))
-        run = index.bm25(num_results=num_negatives + 1, include_text=False, verbose=verbose)(
-            pd.DataFrame({"qid": [str(i) for i in range(len(queries))], "query": queries}))
-    neighbours = run.groupby("qid")["docno"].apply(list).to_dict()
-    examples = []
-    for i, (query, sentence) in enumerate(zip(queries, sentences)):
-        negatives = [sentences[int(d)] for d in neighbours.get(str(i), []) if int(d) != i][:num_negatives]
-        while len(negatives) < num_negatives:  # too few lexical neighbours: fill with random sentences
-            j = rng.randrange(len(sentences))
-            if j != i:
-                negatives.append(sentences[j])
-        examples.append(Example(query, sentence, tuple(negatives)))
-    return examples
+    found = neighbours(sentences, queries, num_negatives, rng, verbose=verbose)
+    return [Example(query, sentence, tuple(sentences[j] for j in negatives))
+            for query, sentence, negatives in zip(queries, sentences, found)]
 
 
 def listwise_loss(model, tokenizer, examples, num_negatives: int, max_length: int, device) -> torch.Tensor:

@@ -105,3 +105,16 @@ def test_documents_from_jsonl_file(tmp_path):
     bad.write_text('{"docno": "d1"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: missing field\(s\) text"):
         MultilingualBM25(tmp_path / "idx2", lang="de", verbose=False).index(bad)
+
+
+def test_neighbours_exclude_the_query_itself_and_fill_up():
+    import random
+
+    from pyterrier_optical.bm25 import neighbours
+
+    texts = ["open a new tab", "open a new window", "close the tab", "print the page", "zoom in"]
+    found = neighbours(texts, texts, 3, random.Random(0))
+    assert [len(f) for f in found] == [3] * 5
+    assert all(i not in f and len(set(f)) == 3 for i, f in enumerate(found))
+    assert found[0][0] == 1  # "open a new window" shares three words with "open a new tab"
+    assert [len(f) for f in neighbours(texts[:2], texts[:2], 3, random.Random(0))] == [1, 1]
