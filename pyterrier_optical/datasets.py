@@ -186,7 +186,8 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
         raise ValueError(f"dataset id {name!r} already exists in ir_datasets")
     parts = []
     if "docs" in paths:
-        parts.append(ListDocs([GenericDoc(r["docno"], r["text"]) for r in _read_docs(paths["docs"])], doc_lang))
+        docs_records = read_records(paths["docs"], ["docno", "text"], aliases={"doc_id": "docno"})
+        parts.append(ListDocs([GenericDoc(r["docno"], r["text"]) for r in docs_records], doc_lang))
     if "queries" in paths:
         parts.append(ListQueries([GenericQuery(r["qid"], r["query"]) for r in
                                   read_records(paths["queries"], ["qid", "query"])], query_lang))
@@ -195,25 +196,6 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
     ir_datasets.registry.register(name, Dataset(*parts))
     _LOCAL[name] = signature
     return name
-
-
-def _read_docs(path):
-    if Path(path).suffix.lower() in (".jsonl", ".json"):
-        def rename(record):
-            if "doc_id" in record and "docno" not in record:
-                record["docno"] = record.pop("doc_id")
-        import json
-
-        for number, line in read_lines(path):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                    rename(record)
-                    yield {"docno": str(record["docno"]), "text": str(record["text"])}
-                except (ValueError, KeyError, TypeError) as e:
-                    raise BadRecordError(path, number, f"expected a JSON object with docno and text ({e})") from None
-    else:
-        yield from read_records(path, ["docno", "text"])
 
 
 def _read_trec_qrels(path) -> list:

@@ -45,13 +45,14 @@ def report(error: BadRecordError, on_error: str, skipped: list | None):
 
 
 def read_records(path, columns, on_error: str = "raise", skipped: list | None = None, header: bool | None = None,
-                 check=None):
+                 check=None, aliases: dict | None = None):
     """Dicts with ``columns`` from a TSV (any suffix but ``.jsonl``/``.json``) or a JSON lines file.
 
     TSV lines hold the columns in order; the first line is a header when ``header`` is True, or (``None``) when it
     equals the column names. JSONL lines are objects holding every column. Empty lines are passed over. A malformed
     line raises :class:`BadRecordError` naming the file and line, or with ``on_error="skip"`` is logged and its
     number appended to ``skipped``. ``check(record)`` may raise a ValueError to reject a record the same way.
+    ``aliases`` maps other JSON field names to columns (e.g. ``{"doc_id": "docno"}``).
     """
     columns = list(columns)
     as_json = Path(path).suffix.lower() in (".jsonl", ".json")
@@ -61,7 +62,7 @@ def read_records(path, columns, on_error: str = "raise", skipped: list | None = 
         if not line.strip():
             continue
         try:
-            record = _parse(line, columns, as_json)
+            record = _parse(line, columns, as_json, aliases or {})
             if check is not None:
                 check(record)
         except ValueError as e:
@@ -70,7 +71,7 @@ def read_records(path, columns, on_error: str = "raise", skipped: list | None = 
         yield record
 
 
-def _parse(line: str, columns: list, as_json: bool) -> dict:
+def _parse(line: str, columns: list, as_json: bool, aliases: dict) -> dict:
     if as_json:
         try:
             obj = json.loads(line)
@@ -78,6 +79,9 @@ def _parse(line: str, columns: list, as_json: bool) -> dict:
             raise ValueError(f"not a JSON object ({e.msg})") from None
         if not isinstance(obj, dict):
             raise ValueError("not a JSON object")
+        for alias, column in aliases.items():
+            if alias in obj and column not in obj:
+                obj[column] = obj.pop(alias)
         missing = [c for c in columns if c not in obj]
         if missing:
             raise ValueError(f"missing field(s) {', '.join(missing)}")

@@ -166,11 +166,11 @@ def shipped_lexicon(lang: str, direction: str = "to_en") -> Lexicon:
     """The lexicon induced from the shipped train bitext of ``lang`` (``to_en``: lang -> en; ``from_en``)."""
     from .bitext import load_bitext
 
+    if direction not in ("to_en", "from_en"):
+        raise ValueError(f"direction must be 'to_en' or 'from_en', got {direction!r}")
     lexicon = _induced_cache.get(lang)
     if lexicon is None:
         lexicon = _induced_cache[lang] = induce_lexicon(load_bitext(lang, "train", None), lang, "en")
-    if direction not in ("to_en", "from_en"):
-        raise ValueError(f"direction must be 'to_en' or 'from_en', got {direction!r}")
     return lexicon if direction == "to_en" else lexicon.inverse()
 
 

@@ -45,6 +45,9 @@ def test_register_local_files(tmp_path):
         datasets.register_local("test-local/sw", other, queries, qrels, query_lang="en", doc_lang="sw")
     with pytest.raises(FileNotFoundError, match="qrels file not found"):
         datasets.register_local("test-local/x", docs, queries, tmp_path / "missing.txt")
+    jsonl_docs = write(tmp_path / "docs.jsonl", '{"doc_id": "d1", "text": "Habari"}\n')
+    jsonl = pt.get_dataset("irds:" + datasets.register_local("test-local/jsonl", jsonl_docs, doc_lang="sw"))
+    assert [(d["docno"], d["text"]) for d in jsonl.get_corpus_iter(verbose=False)] == [("d1", "Habari")]
     bad = write(tmp_path / "bad_qrels.txt", "1 0 d1\n")
     with pytest.raises(ValueError, match=r"bad_qrels\.txt:1"):
         datasets.register_local("test-local/bad", docs, queries, bad)
