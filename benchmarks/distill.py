@@ -16,7 +16,7 @@ import torch
 
 from pyterrier_optical.backbones import embedded_backbone_path, optical_home
 from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.defaults import DEFAULT_TEACHER
+from pyterrier_optical.defaults import EMBEDDED
 from pyterrier_optical.distill import DistillConfig, OpticalDistiller, freeze_for_distillation, token_states
 from pyterrier_optical.model import METADATA_FILE
 from pyterrier_optical.ot import ot_alignment_loss
@@ -35,7 +35,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    teacher = optical_home() / "rerankers" / DEFAULT_TEACHER
+    teacher = optical_home() / "rerankers" / EMBEDDED["teacher"][0]
     model = str(teacher if (teacher / METADATA_FILE).exists() else embedded_backbone_path())
     config = DistillConfig(align_layer=6)
     distiller = OpticalDistiller(model, config)

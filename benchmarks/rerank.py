@@ -17,7 +17,7 @@ import torch
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.backbones import embedded_backbone_path, optical_home
 from pyterrier_optical.bitext import load_bitext, shipped_languages
-from pyterrier_optical.defaults import DEFAULT_TEACHER
+from pyterrier_optical.defaults import EMBEDDED
 from pyterrier_optical.model import METADATA_FILE
 
 
@@ -43,7 +43,7 @@ def main():
     args = parser.parse_args()
     from sentence_transformers import CrossEncoder
 
-    teacher = optical_home() / "rerankers" / DEFAULT_TEACHER
+    teacher = optical_home() / "rerankers" / EMBEDDED["teacher"][0]
     model = str(teacher if (teacher / METADATA_FILE).exists() else embedded_backbone_path())
     pairs = make_pairs(args.pairs)
     ours = OpticalReranker(model, batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")

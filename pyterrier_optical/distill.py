@@ -12,11 +12,12 @@ import contextlib
 import copy
 import json
 import logging
+import random
 from dataclasses import asdict, dataclass
 
 import torch
 
-from .model import encode_pairs, load_cross_encoder
+from .model import encode_pairs, load_cross_encoder, save_checkpoint
 from .ot import ot_alignment_loss
 from .training import Trainer, TrainingConfig, batch_indices, shard
 
@@ -46,6 +47,9 @@ class DistillConfig:
             other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off.
         score_candidates: candidates per pair for score distillation.
         score_temperature: softmax temperature of score distillation.
+        pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
+            ``[CLS] english [SEP] d [SEP]``, the student ``[CLS] other [SEP] d [SEP]``, ``d`` an English BM25
+            neighbour of the pair's English sentence. False: each sentence is encoded alone.
     """
 
     align_layer: int | str = 6
@@ -62,6 +66,11 @@ class DistillConfig:
     score_weight: float = 0.0
     score_candidates: int = 8
     score_temperature: float = 1.0
+    pair_context: bool = False
+
+    @property
+    def needs_candidates(self) -> bool:
+        return bool(self.score_weight) or self.pair_context
 
 
 def encoder_layers(model):
@@ -94,15 +103,23 @@ def first_layers(model, k: int):
         encoder.layer = full
 
 
-def token_states(model, tokenizer, texts, k: int, max_length: int, device):
-    """States after ``k`` blocks (B, n, d) and the mask of real (non-special, non-padding) tokens."""
-    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt",
-                    return_special_tokens_mask=True)
-    special = enc.pop("special_tokens_mask").bool()
+def token_states(model, tokenizer, texts, k: int, max_length: int, device, context=None):
+    """States after ``k`` blocks (B, n, d) and the mask of the real tokens of ``texts`` (no specials, no padding).
+
+    With ``context`` (one text per text) each text is read as the query of a (text, context) pair and only the
+    query's tokens are in the mask.
+    """
+    if context is None:
+        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt",
+                        return_special_tokens_mask=True)
+        mask = enc["attention_mask"].bool() & ~enc.pop("special_tokens_mask").bool()
+    else:
+        enc = encode_pairs(tokenizer, list(texts), list(context), 2 * max_length, padding=True, return_tensors="pt")
+        mask = torch.tensor([[s == 0 for s in enc.sequence_ids(i)] for i in range(len(texts))])
     enc = enc.to(device)
     with first_layers(getattr(model, "module", model), k):  # a DDP-wrapped model is truncated inside
         states = model(**enc, output_hidden_states=True).hidden_states[-1]  # through forward, so DDP syncs
-    return states, (enc["attention_mask"].bool() & ~special.to(device))
+    return states, mask.to(device)
 
 
 def freeze_for_distillation(student, k: int, freeze_upper: bool, freeze_embeddings: bool):
@@ -163,13 +180,18 @@ class OpticalDistiller:
     def loss(self, student, pairs, device, candidates=None) -> tuple:
         """The distillation loss of a batch of ``(english, other)`` pairs, and its parts for logging.
 
-        ``candidates`` (one list of English documents per pair) are needed when ``score_weight`` is set.
+        ``candidates`` (one list of English documents per pair, the pair's own English first) are needed with
+        ``score_weight`` or ``pair_context``.
         """
         c = self.config
         english, other = [p[0] for p in pairs], [p[1] for p in pairs]
+        if c.needs_candidates and candidates is None:
+            raise ValueError("score distillation and pair-context alignment need candidate documents for each pair")
+        context = [pool[1] if len(pool) > 1 else pool[0] for pool in candidates] if c.pair_context else None
         with torch.no_grad():
-            t_states, t_mask = token_states(self.teacher, self.tokenizer, english, self.layer, c.max_length, device)
-        s_states, s_mask = token_states(student, self.tokenizer, other, self.layer, c.max_length, device)
+            t_states, t_mask = token_states(self.teacher, self.tokenizer, english, self.layer, c.max_length, device,
+                                            context)
+        s_states, s_mask = token_states(student, self.tokenizer, other, self.layer, c.max_length, device, context)
         total = torch.zeros((), device=device)
         parts = {}
         if c.ot_weight:
@@ -183,14 +205,12 @@ class OpticalDistiller:
             total = total + c.pooled_weight * pooled
             parts["pooled"] = pooled.item()
         if c.english_weight:
-            s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device)
+            s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device, context)
             mask = t_mask.unsqueeze(-1).float()
             drift = (((s_en - t_states) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
             total = total + c.english_weight * drift
             parts["english"] = drift.item()
         if c.score_weight:
-            if candidates is None:
-                raise ValueError("score distillation needs candidate documents for each pair")
             kl = self._score_distillation(student, english, other, candidates, device)
             total = total + c.score_weight * kl
             parts["score_kl"] = kl.item()
@@ -217,15 +237,20 @@ class OpticalDistiller:
         kl = torch.nn.functional.kl_div(predicted, target, log_target=True, reduction="batchmean")
         return kl * c.score_temperature ** 2
 
-    def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None) -> str:
+    def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
-        ``dev_bitext`` pairs are scored every ``eval_every`` steps (OT loss, and translation-retrieval MRR@10 of the
-        student as a reranker); the log is ``out/eval.jsonl``. Resumes from ``out/state``.
+        ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it)
+        are scored at step 0 (the teacher), every ``eval_every`` steps and at the end: OT loss and
+        translation-retrieval MRR@10, logged to ``out/eval.jsonl``. With ``select_on_dev`` the result is the best
+        of these checkpoints by dev MRR@10 — the teacher itself when no student beats it (``selected_step`` in
+        ``optical.json``). Resumes from ``out/state``.
         """
         pairs = [(e, o) for e, o in bitext]
         if not pairs:
             raise ValueError("no bitext pairs")
+        dev = list(dev_bitext or [])
+        check_disjoint(pairs, dev)
         t = self.training
         trainable = freeze_for_distillation(self.student, self.layer, self.config.freeze_upper,
                                             self.config.freeze_embeddings)
@@ -239,49 +264,92 @@ class OpticalDistiller:
         trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False,
                           unused_parameters=not self.config.freeze_upper)
         self.teacher.to(trainer.accelerator.device)
-        log_parts = []
-
-        pools = None
-        if self.config.score_weight:
-            from .evaluation import translation_candidates
-
-            pools = translation_candidates(pairs, self.config.score_candidates, seed=t.seed)
+        pools = self._candidates(pairs, t.seed)
+        evaluate = bool(dev and eval_every) and trainer.accelerator.is_main_process
+        selection = DevSelection(trainer, dev, self) if evaluate else None
 
         def loss_fn(step, rank, world):
-            if dev_bitext and eval_every and step % eval_every == 0 and trainer.accelerator.is_main_process:
-                self._log_eval(trainer, dev_bitext, step)
+            if selection and step % eval_every == 0:
+                selection.evaluate(step)
             indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
-            batch = [pairs[i] for i in indices]
-            candidates = [[pairs[j][0] for j in pools[i]] for i in indices] if pools else None
-            loss, parts = self.loss(trainer.model, batch, trainer.accelerator.device, candidates)
-            log_parts.append(parts)
+            loss, _ = self.loss(trainer.model, [pairs[i] for i in indices], trainer.accelerator.device,
+                                [pools[i] for i in indices] if pools else None)
             return loss
 
         path = trainer.run(loss_fn)
-        trainer.model.eval()
-        if dev_bitext and eval_every and trainer.accelerator.is_main_process:
-            self._log_eval(trainer, dev_bitext, trainer.step)
+        if selection:
+            selection.evaluate(trainer.step)
+            if select_on_dev:
+                selection.restore_best()
         return str(path)
 
-    def _log_eval(self, trainer, dev_bitext, step):
+    def _candidates(self, pairs, seed: int = 0):
+        """One English candidate list per pair (its own English first) when the loss needs them."""
+        if not self.config.needs_candidates:
+            return None
+        from .evaluation import translation_candidates
+
+        return translation_candidates([en for en, _ in pairs], self.config.score_candidates, seed)
+
+
+def check_disjoint(train, dev):
+    """Refuse a dev set that shares English strings with the training bitext: it would reward memorising them."""
+    seen = {en.casefold() for en, _ in train}
+    shared = sum(en.casefold() in seen for en, _ in dev)
+    if shared:
+        raise ValueError(f"{shared} of {len(dev)} dev pairs share their English string with the training bitext; "
+                         "choose a dev set from another split or source")
+
+
+class DevSelection:
+    """Scores the student on dev bitext during training and keeps the best checkpoint in ``out/best``."""
+
+    LOSS_PAIRS = 32
+
+    def __init__(self, trainer, dev, distiller, max_pairs: int = 256):
+        self.trainer, self.distiller = trainer, distiller
+        self.dev = random.Random(0).sample(dev, min(max_pairs, len(dev)))  # all languages of a mixed dev set
+        self.pools = distiller._candidates(self.dev)
+        self.log = trainer.out / "eval.jsonl"
+        self.best_dir = trainer.out / "best"
+        records = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        self.scored = {r["step"] for r in records}
+        best = max(records, key=lambda r: r["dev_mrr@10"], default=None)
+        self.best = (best["dev_mrr@10"], best["step"]) if best and self.best_dir.exists() else (-1.0, None)
+
+    def evaluate(self, step: int):
+        if step in self.scored:
+            return
         from .evaluation import translation_retrieval_mrr
 
-        model = trainer.unwrapped()
-        dev = list(dev_bitext)[:256]
-        candidates = None
-        if self.config.score_weight:
-            from .evaluation import translation_candidates
-
-            candidates = [[dev[j][0] for j in pool] for pool in
-                          translation_candidates(dev, self.config.score_candidates)]
+        model, d = self.trainer.unwrapped(), self.distiller
+        n = self.LOSS_PAIRS  # the dev loss is logged for diagnosis; the selection uses MRR@10
         with torch.no_grad():
-            loss, parts = self.loss(model, dev, trainer.accelerator.device, candidates)
-        mrr = translation_retrieval_mrr(model, self.tokenizer, dev_bitext, verbose=False)
-        record = {"step": step, "dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}, "dev_mrr@10": mrr}
+            loss, parts = d.loss(model, self.dev[:n], self.trainer.accelerator.device,
+                                 self.pools[:n] if self.pools else None)
+        mrr = translation_retrieval_mrr(model, d.tokenizer, self.dev, max_queries=len(self.dev))
+        if mrr > self.best[0]:
+            self.best = (mrr, step)
+            save_checkpoint(model, d.tokenizer, self.best_dir, {"step": step, "dev_mrr@10": mrr})
+        record = {"step": step, "dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()},
+                  "dev_mrr@10": mrr}
         logger.info("eval %s", record)
-        trainer.out.mkdir(parents=True, exist_ok=True)
-        with open(trainer.out / "eval.jsonl", "a") as f:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self.scored.add(step)
+        model.train(self.trainer.dropout)
+
+    def restore_best(self):
+        """Make the best dev checkpoint the output (step 0 is the teacher)."""
+        mrr, step = self.best
+        self.trainer.metadata.update(selected_step=step, selected_dev_mrr=mrr)
+        if step != self.trainer.step:
+            from safetensors.torch import load_file
+
+            self.trainer.unwrapped().load_state_dict(load_file(self.best_dir / "model.safetensors"), strict=False)
+            logger.warning("step %d is the best on dev (MRR@10 %.3f); it is the output", step, mrr)
+        self.trainer.save_final()
 
 
 def _mean_pool(states, mask):

@@ -6,16 +6,19 @@ import random
 import numpy as np
 
 
-def translation_candidates(pairs, candidates: int = 10, seed: int = 0) -> list:
-    """For each pair, indices of ``candidates`` English sentences: its own and its BM25 neighbours (by the English).
+def translation_candidates(english: list, candidates: int = 10, seed: int = 0) -> list:
+    """For each English sentence, ``candidates`` distinct English sentences: itself first, then its BM25 neighbours.
 
     The neighbours are lexically close to the right answer, so a reranker must read the other-language query to
-    pick it; their choice does not depend on the query language.
+    pick it; their choice does not depend on the query language. Repeated sentences (the same English string in
+    several languages' bitext) are one candidate.
     """
     from .bm25 import neighbours
 
-    english = [en for en, _ in pairs]
-    return [[i] + found for i, found in enumerate(neighbours(english, english, candidates - 1, random.Random(seed)))]
+    unique = list(dict.fromkeys(english))
+    found = neighbours(unique, unique, candidates - 1, random.Random(seed))
+    pools = {text: [text] + [unique[j] for j in near] for text, near in zip(unique, found)}
+    return [pools[text] for text in english]
 
 
 def translation_retrieval_mrr(model, tokenizer, pairs, candidates: int = 10, max_queries: int = 200,
@@ -24,12 +27,11 @@ def translation_retrieval_mrr(model, tokenizer, pairs, candidates: int = 10, max
     from .reranker import OpticalReranker
 
     pairs = list(pairs)[:max_queries]
-    pools = translation_candidates(pairs, candidates)
+    pools = translation_candidates([en for en, _ in pairs], candidates)
     reranker = OpticalReranker(model, tokenizer=tokenizer, batch_size=batch_size, verbose=verbose,
                                device=next(model.parameters()).device)
-    queries = [pairs[i][1] for i, pool in enumerate(pools) for _ in pool]
-    docs = [pairs[j][0] for pool in pools for j in pool]
-    scores = reranker.score(queries, docs)
+    queries = [other for (_, other), pool in zip(pairs, pools) for _ in pool]
+    scores = reranker.score(queries, [doc for pool in pools for doc in pool])
     rr, start = [], 0
     for pool in pools:
         s = scores[start:start + len(pool)]

@@ -82,6 +82,33 @@ def english_task(sentences, num_negatives: int = 7, seed: int = 42, verbose: boo
             for query, sentence, negatives in zip(queries, sentences, found)]
 
 
+def code_switch_examples(examples, lexicons, p: float, seed: int = 0, fields=("query",)) -> tuple:
+    """Examples with their English ``query`` and/or ``documents`` (positive and negatives) code-switched with
+    ``lexicons`` (English -> other; a list is multilingual: a language drawn per word) at ratio ``p``.
+    Returns ``(examples, SwitchStats)``; reproducible for a seed."""
+    from .codeswitch import SwitchStats, check_ratio, code_switch
+
+    check_ratio(p)
+    unknown = set(fields) - {"query", "documents"}
+    if unknown or not fields:
+        raise ValueError(f"code-switch fields must be among 'query' and 'documents', got {list(fields)}")
+    total = SwitchStats()
+
+    def switch(text, key):
+        switched, stats = code_switch(text, lexicons, p, random.Random(f"{seed}:{key}"))
+        total.add(stats)
+        return switched
+
+    out = []
+    for i, ex in enumerate(examples):
+        query = switch(ex.query, f"{i}:q") if "query" in fields else ex.query
+        if "documents" in fields:
+            ex = Example(ex.query, switch(ex.positive, f"{i}:p"),
+                         tuple(switch(n, f"{i}:n{j}") for j, n in enumerate(ex.negatives)))
+        out.append(Example(query, ex.positive, ex.negatives))
+    return out, total
+
+
 def listwise_loss(model, tokenizer, examples, num_negatives: int, max_length: int, device) -> torch.Tensor:
     """Softmax cross-entropy of the positive among itself and ``num_negatives`` negatives, per example."""
     queries, docs = [], []

@@ -86,3 +86,21 @@ def test_bitext_can_be_code_switched():
     switched, stats = code_switch_pairs(pairs, EN_SW, 1.0, seed=1)
     assert switched[0] == ("fungua a mpya kichupo", "fungua kichupo kipya") and stats.switched == 9
     assert code_switch_pairs(pairs, EN_SW, 0.5, seed=2) == code_switch_pairs(pairs, EN_SW, 0.5, seed=2)
+
+
+def test_teacher_examples_can_be_code_switched():
+    from pyterrier_optical.teacher import Example, code_switch_examples
+
+    lexicons = [shipped_lexicon("sw", "from_en"), shipped_lexicon("de", "from_en")]
+    examples = [Example("open new tab", "Open a new tab", ("Close the tab", "New window"))] * 20
+    switched, stats = code_switch_examples(examples, lexicons, 1.0, seed=3)
+    assert stats.rate == 1.0 and all(ex.query != "open new tab" for ex in switched)
+    assert all(ex.positive == "Open a new tab" and ex.negatives == examples[0].negatives for ex in switched)
+    both, _ = code_switch_examples(examples, lexicons, 0.5, seed=3, fields=("query", "documents"))
+    assert any(ex.positive != "Open a new tab" for ex in both)
+    assert code_switch_examples(examples, lexicons, 0.5, seed=3, fields=("query", "documents"))[0] == both
+    assert code_switch_examples(examples, lexicons, 0.0)[0] == examples
+    with pytest.raises(ValueError, match="fields"):
+        code_switch_examples(examples, lexicons, 0.5, fields=("title",))
+    with pytest.raises(ValueError, match=r"ratio p must be in \[0, 1\]"):
+        code_switch_examples(examples, lexicons, 1.5)

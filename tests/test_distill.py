@@ -4,7 +4,8 @@ from safetensors.torch import load_file
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.distill import DistillConfig, OpticalDistiller, check_same_tokenizer
+from pyterrier_optical.distill import (DistillConfig, OpticalDistiller, check_disjoint, check_same_tokenizer,
+                                       token_states)
 from pyterrier_optical.training import TrainingConfig
 
 from conftest import build_tiny_tokenizer
@@ -25,7 +26,8 @@ def test_loss_goes_down_and_only_lower_layers_change(tiny_model_dir, bitext, tmp
     distiller = OpticalDistiller(str(tiny_model_dir), config, training())
     with torch.no_grad():
         before, _ = distiller.loss(distiller.student, bitext, "cpu")
-    out = distiller.fit(bitext, tmp_path / "student", dev_bitext=load_bitext("sw", "dev")[:20], eval_every=30)
+    out = distiller.fit(bitext, tmp_path / "student", dev_bitext=load_bitext("sw", "dev")[:20], eval_every=30,
+                        select_on_dev=False)
     with torch.no_grad():
         after, parts = distiller.loss(distiller.student, bitext, "cpu")
     assert after < before * 0.9
@@ -103,7 +105,7 @@ def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_d
             model.classifier.weight.mul_(200)
         for p in distiller.student.bert.encoder.layer[0].parameters():
             p.add_(0.5 * torch.randn_like(p))
-    pools = [[bitext[j][0] for j in pool] for pool in translation_candidates(bitext, 4)]
+    pools = translation_candidates([e for e, _ in bitext], 4)
     with torch.no_grad():
         before = distiller._score_distillation(distiller.student, [e for e, _ in bitext], [o for _, o in bitext],
                                                pools, "cpu")
@@ -112,5 +114,46 @@ def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_d
         after = distiller._score_distillation(distiller.student, [e for e, _ in bitext], [o for _, o in bitext],
                                               pools, "cpu")
     assert after < before * 0.7
-    with pytest.raises(ValueError, match="needs candidate documents"):
+    with pytest.raises(ValueError, match="need candidate documents"):
         distiller.loss(distiller.student, bitext[:2], "cpu")
+
+
+def test_best_dev_checkpoint_is_the_output(tiny_model_dir, bitext, tmp_path):
+    import json
+
+    config = DistillConfig(align_layer="last", ot_weight=0.0, score_weight=1.0, score_candidates=4,
+                           freeze_upper=False)
+    distiller = OpticalDistiller(str(tiny_model_dir), config, training(steps=6, lr=3e-2, checkpoint_every=2))
+    dev = load_bitext("sw", "dev")[:30]
+    out = tmp_path / "s"
+    distiller.fit(bitext, out, dev_bitext=dev, eval_every=2)
+    records = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 2, 4, 6]
+    best = max(records, key=lambda r: r["dev_mrr@10"])  # the first of equals
+    meta = json.loads((out / "optical.json").read_text())
+    assert meta["selected_step"] == best["step"] and meta["selected_dev_mrr"] == best["dev_mrr@10"]
+    final, kept = load_file(str(out / "model.safetensors")), load_file(str(out / "best" / "model.safetensors"))
+    assert all(torch.equal(final[k], kept[k]) for k in kept)
+    if best["step"] == 0:  # no student beat the teacher: the teacher is the output
+        teacher = load_file(str(tiny_model_dir / "model.safetensors"))
+        assert all(torch.equal(final[k], teacher[k]) for k in teacher)
+
+
+def test_dev_sharing_training_strings_is_refused(bitext):
+    with pytest.raises(ValueError, match="3 of 5 dev pairs share their English string"):
+        check_disjoint(bitext, bitext[:3] + load_bitext("sw", "dev")[:2])
+
+
+def test_pair_context_masks_only_the_query_tokens(tiny_model_dir, bitext):
+    distiller = OpticalDistiller(str(tiny_model_dir), DistillConfig(align_layer=2, pair_context=True))
+    tok = distiller.tokenizer
+    queries, docs = [o for _, o in bitext[:4]], [e for e, _ in bitext[4:8]]
+    states, mask = token_states(distiller.student, tok, queries, 2, 64, "cpu", context=docs)
+    alone = [len(tok(q, add_special_tokens=False)["input_ids"][:64]) for q in queries]
+    assert mask.sum(1).tolist() == alone and states.shape[:2] == mask.shape
+    assert not mask[:, 0].any()  # [CLS] is not a query token
+    with pytest.raises(ValueError, match="need candidate documents"):
+        distiller.loss(distiller.student, bitext[:2], "cpu")
+    candidates = [[e, d] for (e, _), d in zip(bitext[:4], docs)]
+    loss, parts = distiller.loss(distiller.student, bitext[:4], "cpu", candidates)
+    assert torch.isfinite(loss) and "ot" in parts

@@ -1,0 +1,152 @@
+"""The Experiment helper on real BM25 runs over the shipped collections: p-values against scipy, corrections, gap,
+reuse of saved runs, bad inputs; fusion."""
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+import pytest
+from ir_measures import RR
+from scipy import stats
+
+from pyterrier_optical.bm25 import MultilingualBM25
+from pyterrier_optical.codeswitch import LexiconTranslate
+from pyterrier_optical.experiment import compare, correct, paired_p
+from pyterrier_optical.fusion import KeepScore, LinearFusion, fused, tune_fusion_weight
+from pyterrier_optical.lexicon import shipped_lexicon
+
+LANGS = ("sw", "de")
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    """Per language: dev topics/qrels (60 queries) and three BM25 pipelines that differ."""
+    out = {}
+    for lang in LANGS:
+        ds = pt.get_dataset(f"irds:optical/ui/{lang}-en/dev")
+        index = MultilingualBM25(tmp_path_factory.mktemp(lang) / "idx", lang="en", verbose=False)
+        index.index(ds.get_corpus_iter(verbose=False))
+        translate = LexiconTranslate(shipped_lexicon(lang))
+        systems = {"bm25": translate >> index.bm25(num_results=20),
+                   "bm25 b=1": translate >> index.bm25(b=1.0, num_results=20),
+                   "untranslated": index.bm25(num_results=20)}
+        out[lang] = (ds.get_topics().head(60), ds.get_qrels(), systems)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(setting, tmp_path_factory):
+    systems = {name: {lang: s[2][name] for lang, s in setting.items()} for name in setting["sw"][2]}
+    datasets = {lang: (s[0], s[1]) for lang, s in setting.items()}
+    return compare(systems, datasets, [RR @ 10, "nDCG@10"],
+                   baseline="untranslated", correction="holm", save_dir=tmp_path_factory.mktemp("runs"))
+
+
+def test_table_columns_and_p_values_match_scipy(result):
+    table, per_query = result.table, result.per_query
+    assert {"lang", "resource", "system", "measure", "value", "delta", "rel_delta", "test", "p", "p_corrected",
+            "significant"} <= set(table.columns)
+    for lang in LANGS:
+        pq = per_query[(per_query["lang"] == lang) & (per_query["measure"] == "RR@10")]
+        wide = pq.pivot(index="qid", columns="system", values="value")
+        assert len(wide) == 60
+        ps = []
+        for system in ("bm25", "bm25 b=1"):
+            row = table[(table["lang"] == lang) & (table["system"] == system) & (table["measure"] == "RR@10")]
+            t_row, w_row = row[row["test"] == "t"].iloc[0], row[row["test"] == "wilcoxon"].iloc[0]
+            assert t_row["p"] == pytest.approx(stats.ttest_rel(wide[system], wide["untranslated"]).pvalue, rel=1e-9)
+            assert w_row["p"] == pytest.approx(stats.wilcoxon(wide[system], wide["untranslated"]).pvalue, rel=1e-9)
+            assert t_row["value"] == pytest.approx(wide[system].mean())
+            assert t_row["delta"] == pytest.approx(wide[system].mean() - wide["untranslated"].mean())
+            ps.append(t_row["p"])
+        # Holm over the two systems, by hand
+        order = np.argsort(ps)
+        holm = np.empty(2)
+        holm[order[0]] = min(1, 2 * ps[order[0]])
+        holm[order[1]] = max(holm[order[0]], min(1, ps[order[1]]))
+        got = [table[(table["lang"] == lang) & (table["system"] == s) & (table["measure"] == "RR@10")
+                     & (table["test"] == "t")]["p_corrected"].iloc[0] for s in ("bm25", "bm25 b=1")]
+        np.testing.assert_allclose(got, holm, rtol=1e-9)
+    # dictionary translation helps a lot in both languages
+    means = result.means()
+    best = means[(means["system"] == "bm25") & (means["measure"] == "RR@10")]
+    assert (best["delta"] > 0.2).all() and best["significant"].all()
+
+
+def test_gap_analysis(result):
+    gap = result.gap("RR@10", n_boot=200)
+    pq = result.per_query[result.per_query["measure"] == "RR@10"]
+    for _, row in gap.iterrows():
+        sw = pq[(pq["lang"] == "sw") & (pq["system"] == row["system"])]["value"].mean()
+        de = pq[(pq["lang"] == "de") & (pq["system"] == row["system"])]["value"].mean()
+        assert row["low"] == pytest.approx(sw) and row["high"] == pytest.approx(de)
+        assert row["gap"] == pytest.approx(de - sw)
+        assert row["ci_low"] <= row["reduction"] <= row["ci_high"]
+    base = gap[gap["system"] == "untranslated"].iloc[0]
+    assert base["closed"] == pytest.approx(0) and not base["significant"]
+
+
+def test_saved_runs_are_reused(setting, tmp_path):
+    topics, qrels, systems = setting["sw"]
+    first = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
+                    correction=None)
+
+    class Broken(pt.Transformer):
+        def transform(self, inp):
+            raise AssertionError("a saved run must be reused")
+
+    again = compare({"bm25": Broken()}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    pd.testing.assert_frame_equal(first.per_query, again.per_query)
+
+
+def test_bad_inputs(setting):
+    topics, qrels, systems = setting["sw"]
+    data = {"sw": (topics, qrels)}
+    with pytest.raises(ValueError, match="baseline 'teacher' is not among"):
+        compare(systems, data, [RR @ 10], baseline="teacher")
+    with pytest.raises(ValueError, match="needs a baseline"):
+        compare(systems, data, [RR @ 10], correction="bonferroni")
+    with pytest.raises(ValueError, match="unknown measure 'MRR@ten'"):
+        compare(systems, data, ["MRR@ten"], baseline="bm25")
+    with pytest.raises(ValueError, match="no query has both"):
+        compare(systems, {"sw": (topics, qrels.assign(qid="x" + qrels["qid"]))}, [RR @ 10], correction=None)
+    with pytest.raises(ValueError, match="unknown language"):
+        compare(systems, {"xx": (topics, qrels)}, [RR @ 10], correction=None)
+
+
+def test_paired_tests_and_corrections():
+    a, b = np.array([1.0, 0.5, 0.0, 1.0, 0.2]), np.array([0.5, 0.5, 0.0, 0.0, 0.1])
+    assert paired_p(a, a, "t") == 1.0 and paired_p(a, a, "wilcoxon") == 1.0
+    assert paired_p(a, b, "t") == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    np.testing.assert_allclose(correct([0.01, 0.04, 0.03], "bonferroni"), [0.03, 0.12, 0.09])
+    np.testing.assert_allclose(correct([0.01, 0.04, 0.03], "holm"), [0.03, 0.06, 0.06])
+    with pytest.raises(ValueError, match="unknown correction"):
+        correct([0.1], "sidak-ish")
+
+
+def test_fusion(setting):
+    topics, qrels, systems = setting["sw"]
+    first = systems["bm25"]
+    run = (first >> KeepScore())(topics)
+    # weight 0 keeps the first stage's order, 1 the second's
+    reranked = run.assign(score=-run["score"])
+    kept = LinearFusion(0.0)(reranked)
+    flipped = LinearFusion(1.0)(reranked)
+    def top(frame):
+        return frame[frame["rank"] == 0].set_index("qid")["docno"].sort_index()
+
+    several = run.groupby("qid")["docno"].transform("size").gt(1)
+    assert top(kept).equals(top(run))
+    assert (top(flipped[several]) != top(run[several])).all()
+    assert flipped.groupby("qid")["score"].max().le(1.0).all()
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        LinearFusion(1.5)
+    with pytest.raises(KeyError, match="first_score"):
+        LinearFusion(0.5)(run.drop(columns="first_score"))
+
+    class Negate(pt.Transformer):  # a "reranker" that reverses the first stage: fusion must learn to ignore it
+        def transform(self, inp):
+            return pt.model.add_ranks(inp.assign(score=-inp["score"]))
+
+    weight, table = tune_fusion_weight(first, Negate(), topics, qrels, RR @ 10)
+    assert weight < 0.5 and len(table) == 11
+    assert pt.Evaluate(fused(first, Negate(), weight)(topics), qrels, [RR @ 10])["RR@10"] == pytest.approx(
+        table["RR@10"].max())
