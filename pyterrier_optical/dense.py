@@ -64,16 +64,22 @@ class DenseReranker(pt.Transformer):
                 out[batch] = mean_pool(self.model_(**enc).last_hidden_state, enc["attention_mask"]).float().cpu()
         return out
 
+    def score(self, queries, texts) -> np.ndarray:
+        """Cosine of ``(queries[i], texts[i])``, float32; order follows the input."""
+        queries, texts = clean_texts(queries), clean_texts(texts)
+        if len(queries) != len(texts):
+            raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
+        unique = list(dict.fromkeys(queries))
+        q = dict(zip(unique, self.encode(unique, self.query_prefix)))
+        new = [t for t in dict.fromkeys(texts) if t not in self._doc_cache]
+        self._doc_cache.update(zip(new, self.encode(new, self.doc_prefix)))
+        return np.array([q[a] @ self._doc_cache[b] for a, b in zip(queries, texts)], dtype=np.float32)
+
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Add ``score`` (cosine) and ``rank`` to a result frame with query and text columns."""
         pt.validate.result_frame(inp, extra_columns=[self.query_field, self.text_field])
         if inp.empty:
             return inp.assign(score=pd.Series(dtype=float), rank=pd.Series(dtype=int))
-        queries = list(dict.fromkeys(clean_texts(inp[self.query_field])))
-        q = dict(zip(queries, self.encode(queries, self.query_prefix)))
-        docs = [t for t in dict.fromkeys(clean_texts(inp[self.text_field])) if t not in self._doc_cache]
-        self._doc_cache.update(zip(docs, self.encode(docs, self.doc_prefix)))
-        scores = [float(q[a] @ self._doc_cache[b]) for a, b in zip(clean_texts(inp[self.query_field]),
-                                                                    clean_texts(inp[self.text_field]))]
+        scores = self.score(inp[self.query_field].tolist(), inp[self.text_field].tolist())
         out = inp.drop(columns=["score", "rank"], errors="ignore").assign(score=scores)
         return pt.model.add_ranks(out).sort_values(["qid", "rank"], kind="stable").reset_index(drop=True)

@@ -21,6 +21,19 @@ def translation_candidates(english: list, candidates: int = 10, seed: int = 0) -
     return [pools[text] for text in english]
 
 
+def pool_mrr(score, queries: list, pools: list) -> float:
+    """MRR@10 of the first candidate of each pool (the right answer) when ``score(queries, texts)`` ranks the pool
+    for its query; ties count in the answer's favour."""
+    scores = score([q for q, pool in zip(queries, pools) for _ in pool], [doc for pool in pools for doc in pool])
+    rr, start = [], 0
+    for pool in pools:
+        s = np.asarray(scores[start:start + len(pool)])
+        start += len(pool)
+        rank = int((s > s[0]).sum())
+        rr.append(1.0 / (rank + 1) if rank < 10 else 0.0)
+    return float(np.mean(rr))
+
+
 def translation_retrieval_mrr(model, tokenizer, pairs, candidates: int = 10, max_queries: int = 200,
                               batch_size: int = 64, verbose: bool = False) -> float:
     """MRR@10 of a cross-encoder ranking each query's (other-language) translation among English candidates."""
@@ -30,12 +43,4 @@ def translation_retrieval_mrr(model, tokenizer, pairs, candidates: int = 10, max
     pools = translation_candidates([en for en, _ in pairs], candidates)
     reranker = OpticalReranker(model, tokenizer=tokenizer, batch_size=batch_size, verbose=verbose,
                                device=next(model.parameters()).device)
-    queries = [other for (_, other), pool in zip(pairs, pools) for _ in pool]
-    scores = reranker.score(queries, [doc for pool in pools for doc in pool])
-    rr, start = [], 0
-    for pool in pools:
-        s = scores[start:start + len(pool)]
-        start += len(pool)
-        rank = int((s > s[0]).sum())  # the right answer is the first candidate; ties count in its favour
-        rr.append(1.0 / (rank + 1) if rank < 10 else 0.0)
-    return float(np.mean(rr))
+    return pool_mrr(reranker.score, [other for _, other in pairs], pools)

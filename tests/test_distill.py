@@ -157,3 +157,20 @@ def test_pair_context_masks_only_the_query_tokens(tiny_model_dir, bitext):
     candidates = [[e, d] for (e, _), d in zip(bitext[:4], docs)]
     loss, parts = distiller.loss(distiller.student, bitext[:4], "cpu", candidates)
     assert torch.isfinite(loss) and "ot" in parts
+
+
+def test_sweep_skips_finished_runs(tiny_model_dir, bitext, tmp_path):
+    from pyterrier_optical.sweep import distillation_sweep
+
+    variants = {"ot": {}, "score": {"ot_weight": 0.0, "score_weight": 1.0, "score_candidates": 3}}
+    dev = load_bitext("sw", "dev")[:12]
+    table = distillation_sweep(str(tiny_model_dir), variants, bitext, dev, tmp_path, training(steps=2),
+                               DistillConfig(align_layer=2))
+    assert sorted(table["run"]) == ["ot", "score"] and (table["steps"] == 2).all()
+    assert table.set_index("run").loc["score", "score_weight"] == 1.0
+    assert (table["best"] >= table[["teacher", "last"]].max(axis=1)).all()
+    stamp = (tmp_path / "ot" / "model.safetensors").stat().st_mtime_ns
+    (tmp_path / "score" / "optical.json").unlink()  # an unfinished run is redone (it resumes), a finished one not
+    again = distillation_sweep(str(tiny_model_dir), variants, bitext, dev, tmp_path, training(steps=2),
+                               DistillConfig(align_layer=2))
+    assert (tmp_path / "ot" / "model.safetensors").stat().st_mtime_ns == stamp and len(again) == 2
