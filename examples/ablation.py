@@ -17,7 +17,6 @@ VARIANTS = {
     "score only (no OT)": {"ot_weight": 0.0},
     "OT only (sentences alone)": {"score_weight": 0.0},
     "OT in pair context + score": {"pair_context": True},
-    "OT at layer 3 + score": {"align_layer": 3},
 }
 
 if __name__ == "__main__":

@@ -276,11 +276,13 @@ class OpticalDistiller:
                                 [pools[i] for i in indices] if pools else None)
             return loss
 
-        path = trainer.run(loss_fn)
+        path = trainer.run(loss_fn, save=selection is None)  # the folder is final only once selection is done
         if selection:
             selection.evaluate(trainer.step)
             if select_on_dev:
                 selection.restore_best()
+            else:
+                trainer.save_final()
         return str(path)
 
     def _candidates(self, pairs, seed: int = 0):

@@ -169,8 +169,9 @@ class Trainer:
 
         write_folder_atomically(self.state_dir, write)
 
-    def run(self, loss_fn) -> Path:
-        """Train to ``config.steps`` (from the resumed step) and write the final checkpoint."""
+    def run(self, loss_fn, save: bool = True) -> Path:
+        """Train to ``config.steps`` (from the resumed step) and write the final checkpoint (unless not ``save``:
+        the caller then calls :meth:`save_final` itself)."""
         config = self.config
         if self.step == 0:
             torch.manual_seed(config.seed)
@@ -208,7 +209,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         self.model.eval()
-        return self.save_final()
+        return self.save_final() if save else self.out
 
     def save_final(self) -> Path:
         """Write the loadable checkpoint into ``out`` file by file, ``optical.json`` last."""
