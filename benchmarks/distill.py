@@ -37,7 +37,7 @@ def main():
     args = parser.parse_args()
     teacher = optical_home() / "rerankers" / EMBEDDED["teacher"][0]
     model = str(teacher if (teacher / METADATA_FILE).exists() else embedded_backbone_path())
-    config = DistillConfig(align_layer=6)
+    config = DistillConfig(align_layer=6, score_weight=0.0)
     distiller = OpticalDistiller(model, config)
     student, tok, k = distiller.student, distiller.tokenizer, distiller.layer
     freeze_for_distillation(student, k, True, True)

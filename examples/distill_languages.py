@@ -29,7 +29,7 @@ def main():
     for lang in args.languages:
         out = Path(args.out) / f"{lang}-layer{args.align_layer}-{args.steps}"
         if not (out / METADATA_FILE).exists():
-            distiller = OpticalDistiller(str(teacher), DistillConfig(align_layer=args.align_layer),
+            distiller = OpticalDistiller(str(teacher), DistillConfig(align_layer=args.align_layer, score_weight=0.0),
                                          TrainingConfig(steps=args.steps, batch_size=16, lr=2e-5, head_lr=None))
             distiller.fit(load_bitext(lang, "train"), out, dev_bitext=load_bitext(lang, "dev"),
                           eval_every=args.steps)

@@ -163,11 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--english-weight", type=float, default=0.0)
     p.add_argument("--pooled-weight", type=float, default=0.0)
     p.add_argument("--ot-weight", type=float, default=1.0)
-    p.add_argument("--score-weight", type=float, default=0.0, help="score distillation over English candidates")
+    p.add_argument("--score-weight", type=float, default=1.0,
+                   help="score distillation over English candidates (0: OT alone)")
     p.add_argument("--score-candidates", type=int, default=8)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--skip-bad-lines", action="store_true")
-    _training_args(p, 300, 16, 2e-5, None)
+    _training_args(p, 100, 8, 2e-5, None)
     p.set_defaults(func=cmd_distill)
     return parser
 

@@ -84,6 +84,3 @@ def embedded_path(name: str, verbose: bool = True) -> Path:
     return path
 
 
-def default_reranker_path() -> Path:
-    """Folder of the model behind ``OpticalReranker()``."""
-    return embedded_path("teacher")

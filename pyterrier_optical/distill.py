@@ -44,7 +44,8 @@ class DistillConfig:
         ot_weight: weight of the OT term (0 gives the no-OT control).
         score_weight: weight of score distillation: over a list of English candidates per pair (its own English
             sentence and BM25 neighbours of it, so still bitext only), the student's scores for the
-            other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off.
+            other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off
+            (OT alone, as in the paper; measured worse here, see the README's ablation).
         score_candidates: candidates per pair for score distillation.
         score_temperature: softmax temperature of score distillation.
         pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
@@ -63,7 +64,7 @@ class DistillConfig:
     english_weight: float = 0.0
     pooled_weight: float = 0.0
     ot_weight: float = 1.0
-    score_weight: float = 0.0
+    score_weight: float = 1.0
     score_candidates: int = 8
     score_temperature: float = 1.0
     pair_context: bool = False

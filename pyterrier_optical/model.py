@@ -12,6 +12,10 @@ from .backbones import E5_SMALL, optical_home, resolve_model_path
 logger = logging.getLogger(__name__)
 METADATA_FILE = "optical.json"
 DEFAULT_MODEL = "optical-default"
+# names of the rerankers built from the shipped data on first use (see defaults.EMBEDDED)
+EMBEDDED_MODELS = {DEFAULT_MODEL: "teacher", "optical-teacher": "teacher", "optical-student": "student",
+                   "optical-codeswitch-teacher": "codeswitch-teacher",
+                   "optical-codeswitch-student": "codeswitch-student"}
 
 
 def infer_device(device=None):
@@ -31,15 +35,17 @@ def load_cross_encoder(name_or_path, device=None):
     """Load ``(model, tokenizer, metadata)`` of a cross-encoder with a single relevance logit.
 
     ``name_or_path`` is a reranker checkpoint folder, a backbone folder (a new head is added), a Hugging Face hub
-    id, or the embedded names ``multilingual-e5-small`` / ``optical-default``.
+    id, ``multilingual-e5-small`` (the embedded backbone), or an embedded reranker: ``optical-default`` (the
+    English teacher), ``optical-student`` (the OPTICAL student), ``optical-codeswitch-teacher``,
+    ``optical-codeswitch-student``.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     name = str(name_or_path)
-    if name == DEFAULT_MODEL:
-        from .defaults import default_reranker_path
+    if name in EMBEDDED_MODELS:
+        from .defaults import embedded_path
 
-        name = str(default_reranker_path())
+        name = str(embedded_path(EMBEDDED_MODELS[name]))
     name = resolve_model_path(name)
     path = Path(name).expanduser()
     if _looks_like_path(name) and not path.exists():

@@ -18,8 +18,9 @@ class OpticalReranker(pt.Transformer):
 
     Args:
         model: a reranker checkpoint folder, a Hugging Face hub id or local path, a loaded
-            ``PreTrainedModel`` (then give ``tokenizer``), or ``"optical-default"``, the embedded default
-            built from the shipped data on first use.
+            ``PreTrainedModel`` (then give ``tokenizer``), or an embedded reranker built from the shipped data on
+            first use: ``"optical-default"`` (the English teacher), ``"optical-student"`` (the OPTICAL student),
+            ``"optical-codeswitch-teacher"``, ``"optical-codeswitch-student"``.
         batch_size: pairs per forward pass.
         text_field: the document text column.
         query_field: the query column.

@@ -22,7 +22,8 @@ def bitext():
 
 
 def test_loss_goes_down_and_only_lower_layers_change(tiny_model_dir, bitext, tmp_path):
-    config = DistillConfig(align_layer=2, epsilon=0.1, normalise_cost=False)  # raw costs: a loss that must fall
+    # OT alone, on raw costs: a loss that must fall
+    config = DistillConfig(align_layer=2, epsilon=0.1, normalise_cost=False, score_weight=0.0)
     distiller = OpticalDistiller(str(tiny_model_dir), config, training())
     with torch.no_grad():
         before, _ = distiller.loss(distiller.student, bitext, "cpu")
@@ -162,7 +163,7 @@ def test_pair_context_masks_only_the_query_tokens(tiny_model_dir, bitext):
 def test_sweep_skips_finished_runs(tiny_model_dir, bitext, tmp_path):
     from pyterrier_optical.sweep import distillation_sweep
 
-    variants = {"ot": {}, "score": {"ot_weight": 0.0, "score_weight": 1.0, "score_candidates": 3}}
+    variants = {"ot": {"score_weight": 0.0}, "score": {"ot_weight": 0.0, "score_candidates": 3}}
     dev = load_bitext("sw", "dev")[:12]
     table = distillation_sweep(str(tiny_model_dir), variants, bitext, dev, tmp_path, training(steps=2),
                                DistillConfig(align_layer=2))
