@@ -18,7 +18,7 @@ from ir_measures import AP, RR, R, nDCG
 
 from .bm25 import MultilingualBM25
 from .codeswitch import LexiconTranslate
-from .experiment import code_switch_sweep, compare
+from .experiment import Comparison, code_switch_sweep, compare, significance_table
 from .fusion import KeepScore, LinearFusion, best_weight, fusion_curve
 from .lexicon import shipped_lexicon
 from .report import prepare_output, write_report
@@ -167,6 +167,10 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     main = compare(systems, datasets, MEASURES, TEACHER, correction="bonferroni", save_dir=out / "runs" / "chromium",
                    verbose=verbose)
     sections = [("Chromium test splits (in domain)", main, main.gap(MAIN_MEASURE))]
+    if STUDENT in systems:  # the baselines a user would pick instead, tested against OPTICAL itself
+        against = Comparison(significance_table(main.per_query, STUDENT, correction="bonferroni"), main.per_query,
+                             STUDENT)
+        sections.append(("Chromium test splits, against the OPTICAL student", against, None))
     ood_langs = [lang for lang in OOD_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
     if ood and ood_langs:
         o_systems, o_datasets = comparison("kolibri", ood_langs)

@@ -20,12 +20,12 @@ def run(out, models, tiny_model_dir, **kwargs):
 def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path):
     report = run(tmp_path / "demo", tiny_models, tiny_model_dir)
     text = report.read_text()
-    for part in ("Chromium test splits", "Kolibri test splits", "High/low-resource gap", "Code-switched queries",
-                 "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)"):
+    for part in ("Chromium test splits", "against the OPTICAL student", "Kolibri test splits", "High/low-resource gap",
+                 "Code-switched queries", "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)"):
         assert part in text
     folder = report.parent
-    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "sweep.csv", "sweep.png",
-                 "languages-1.png", "fusion_dev.csv"):
+    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "results-3.csv", "sweep.csv",
+                 "sweep.png", "languages-1.png", "fusion_dev.csv"):
         assert (folder / name).stat().st_size > 0, name
     results = pd.read_csv(folder / "results-1.csv")
     assert set(results["lang"]) == {"sw", "de"} and FUSION in set(results["system"])
