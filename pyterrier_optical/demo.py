@@ -132,8 +132,8 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
     translate-test pipeline (a translation model id or folder; ``nmt_codes`` for its language codes).
 
-    ``max_queries`` per language (default 150; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
-    (default 30; 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
+    ``max_queries`` per language (default 120; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
+    (default 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
     report is refused unless ``overwrite``; an interrupted run is resumed (saved runs and scores are reused).
     """
     from .defaults import embedded_path
@@ -142,8 +142,8 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
 
     out = prepare_output(out, overwrite)
     languages = list(languages or (QUICK_LANGUAGES if quick else DEMO_LANGUAGES))
-    max_queries = max_queries or (50 if quick else 150)
-    sweep_queries = sweep_queries or (20 if quick else 30)
+    max_queries = max_queries or (50 if quick else 120)
+    sweep_queries = sweep_queries or 20
     ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
     models = {**MODELS, **(models or {})}
     rerankers = {name: OpticalReranker(str(embedded_path(m, verbose) if m in MODELS.values() else m), batch_size=64,

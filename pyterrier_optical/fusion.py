@@ -71,6 +71,7 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
     grid = [check_weight(w) for w in (np.linspace(0, 1, 11).round(2) if grid is None else grid)]
     if not grid:
         raise ValueError("empty grid of fusion weights")
+    qrels = qrels[qrels["qid"].astype(str).isin(set(run["qid"].astype(str)))]  # only the queries that were run
     frames = []
     for w in grid:
         fused_run = LinearFusion(w)(run).rename(columns={"qid": "query_id", "docno": "doc_id"})
