@@ -27,7 +27,7 @@ def sweep_results(out) -> pd.DataFrame:
         by_step = {r["step"]: r["dev_mrr@10"] for r in records}
         rows.append({"run": run.name, "teacher": by_step.get(0), "last": by_step[max(by_step)],
                      "best": max(by_step.values()), "selected_step": meta.get("selected_step"),
-                     **{k: v for k, v in meta["distillation"].items()}, "steps": meta["training"]["steps"],
+                     **meta["distillation"], "steps": meta["training"]["steps"],
                      "seed": meta["training"]["seed"]})
     return pd.DataFrame(rows)
 
