@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a finished report in --out")
     p.add_argument("--languages", nargs="+", help="Chromium languages (default: sw am mr tl de fr fi)")
     p.add_argument("--quick", action="store_true", help="sw and de, 50 queries each, 3 code-switch ratios")
-    p.add_argument("--max-queries", type=int, help="queries per language (default 120)")
+    p.add_argument("--max-queries", type=int, help="queries per language (default 100)")
     p.add_argument("--rerank-depth", type=int, default=10)
     p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios (default 0 .25 .5 .75 1)")
     p.add_argument("--sweep-queries", type=int, help="queries per language and ratio (default 20)")

@@ -4,12 +4,15 @@ that gap moves when the queries are code-switched.
 
 Per language the collection is the English side of a test split; queries are its translations. Systems:
 BM25 over dictionary-translated queries (the first stage of all others), the English teacher cross-encoder
-zero-shot, the OPTICAL student, the student fused with BM25 (weight tuned on the dev splits), and the untouched
-multilingual-e5-small as a dense reranker. In-domain: the Chromium test splits; out of domain: the Kolibri ones.
+zero-shot, the code-switch-trained teacher and OPTICAL on it, the OPTICAL student, the student fused with BM25 and
+with the dense model (weights tuned on the dev splits), and the untouched multilingual-e5-small as a dense reranker.
+In domain: the Chromium test splits; out of domain: the Kolibri ones.
 """
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +40,7 @@ BM25_NAME = "BM25 (lexicon translation)"
 TEACHER = "teacher zero-shot"
 STUDENT = "OPTICAL student"
 FUSION = "OPTICAL + BM25 fusion"
+DENSE_FUSION = "OPTICAL + mE5 fusion"
 CS_TEACHER = "code-switch teacher"
 CS_STUDENT = "OPTICAL on code-switch teacher"
 DENSE = "mE5 dense"
@@ -44,7 +48,7 @@ NMT = "NMT >> BM25 >> teacher"
 # system -> embedded reranker behind it (see defaults.EMBEDDED); override with ``models``
 MODELS = {TEACHER: "teacher", STUDENT: "student", CS_TEACHER: "codeswitch-teacher",
           CS_STUDENT: "codeswitch-student"}
-SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, FUSION, DENSE)
+SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, FUSION, DENSE, DENSE_FUSION)
 
 
 def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results: int = 100) -> pt.Transformer:
@@ -52,6 +56,14 @@ def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results:
     the shipped train bitext); the query as it came in is restored afterwards for the reranker."""
     translate = translate or LexiconTranslate(shipped_lexicon(lang))
     return translate >> index.bm25(num_results=num_results) >> pt.rewrite.reset()
+
+
+@contextmanager
+def timed(timings: dict, phase: str):
+    """Adds the wall-clock seconds of the block to ``timings[phase]``."""
+    start = time.perf_counter()
+    yield
+    timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
 
 def cached(reranker, path) -> pt.Transformer:
@@ -77,7 +89,7 @@ class Demo:
                  verbose: bool = True):
         self.out, self.rerankers, self.depth, self.verbose = out, rerankers, rerank_depth, verbose
         self.nmt, self.nmt_codes = nmt, dict(nmt_codes or {})
-        self.fusion_weight = None
+        self.fusion_weights = {}  # fused system -> weight of the student, tuned on the dev splits
 
     def index(self, collection: str) -> MultilingualBM25:
         index = MultilingualBM25(self.out / "indexes" / collection.replace("/", "_"), lang="en", verbose=False)
@@ -88,14 +100,22 @@ class Demo:
     def scorer(self, name: str, collection: str) -> pt.Transformer:
         return cached(self.rerankers[name], self.out / "cache" / name.replace(" ", "-") / collection.replace("/", "_"))
 
+    def fusion_partners(self, top: pt.Transformer, collection: str) -> dict:
+        """Fused system -> the pipeline whose scores the student's are fused with."""
+        partners = {FUSION: top}
+        if DENSE in self.rerankers:
+            partners[DENSE_FUSION] = top >> self.scorer(DENSE, collection)
+        return partners if STUDENT in self.rerankers else {}
+
     def systems(self, collection: str, lang: str) -> dict:
         index = self.index(collection)
         top = first_stage(lang, index) % self.depth
         systems = {BM25_NAME: top}
         systems.update({name: top >> self.scorer(name, collection) for name in self.rerankers})
-        if self.fusion_weight is not None and STUDENT in self.rerankers:
-            systems[FUSION] = top >> KeepScore() >> self.scorer(STUDENT, collection) >> LinearFusion(
-                self.fusion_weight)
+        for name, partner in self.fusion_partners(top, collection).items():
+            if name in self.fusion_weights:
+                systems[name] = partner >> KeepScore() >> self.scorer(STUDENT, collection) >> LinearFusion(
+                    self.fusion_weights[name])
         if self.nmt is not None:
             from .translate import NMTTranslate
 
@@ -104,22 +124,26 @@ class Demo:
             systems[NMT] = first_stage(lang, index, translate) % self.depth >> self.scorer(TEACHER, collection)
         return systems
 
-    def tune_fusion(self, languages, max_queries: int) -> float:
-        """One fusion weight for all languages: the best mean MRR@10 over their dev splits' queries."""
+    def tune_fusion(self, languages, max_queries: int) -> dict:
+        """One weight per fused system for all languages: the best mean MRR@10 over their dev splits' queries."""
         curves = []
         for lang in languages:
             collection = f"optical/ui/{lang}-en/dev"
             dataset = pt.get_dataset(f"irds:{collection}")
-            pipeline = first_stage(lang, self.index(collection)) % self.depth >> KeepScore() >> self.scorer(
-                STUDENT, collection)
-            curves.append(fusion_curve(pipeline(dataset.get_topics().head(max_queries)), dataset.get_qrels(),
-                                       RR @ 10).assign(lang=lang))
+            top = first_stage(lang, self.index(collection)) % self.depth
+            for name, partner in self.fusion_partners(top, collection).items():
+                pipeline = partner >> KeepScore() >> self.scorer(STUDENT, collection)
+                curves.append(fusion_curve(pipeline(dataset.get_topics().head(max_queries)), dataset.get_qrels(),
+                                           RR @ 10).assign(lang=lang, system=name))
+        if not curves:
+            return self.fusion_weights
         curve = pd.concat(curves, ignore_index=True)
         curve.to_csv(self.out / "fusion_dev.csv", index=False)
-        self.fusion_weight = best_weight(curve)
-        logger.info("fusion weight %.2f (dev MRR@10 by weight: %s)", self.fusion_weight,
-                    curve.groupby("weight")["value"].mean().round(3).to_dict())
-        return self.fusion_weight
+        for name, system_curve in curve.groupby("system", sort=False):
+            self.fusion_weights[name] = best_weight(system_curve)
+            logger.info("%s: student weight %.2f (dev MRR@10 by weight: %s)", name, self.fusion_weights[name],
+                        system_curve.groupby("weight")["value"].mean().round(3).to_dict())
+        return self.fusion_weights
 
 
 def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
@@ -132,7 +156,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
     translate-test pipeline (a translation model id or folder; ``nmt_codes`` for its language codes).
 
-    ``max_queries`` per language (default 120; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
+    ``max_queries`` per language (default 100; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
     (default 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
     report is refused unless ``overwrite``; an interrupted run is resumed (saved runs and scores are reused).
     """
@@ -142,15 +166,16 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
 
     out = prepare_output(out, overwrite)
     languages = list(languages or (QUICK_LANGUAGES if quick else DEMO_LANGUAGES))
-    max_queries = max_queries or (50 if quick else 120)
+    max_queries = max_queries or (50 if quick else 100)
     sweep_queries = sweep_queries or 20
     ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
     models = {**MODELS, **(models or {})}
     rerankers = {name: OpticalReranker(str(embedded_path(m, verbose) if m in MODELS.values() else m), batch_size=64,
                                        verbose=verbose) for name, m in models.items() if m is not None}
     rerankers[DENSE] = DenseReranker(dense, verbose=verbose)
-    demo = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose)
-    demo.tune_fusion(languages, 50 if quick else 100)
+    demo, timings = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose), {}
+    with timed(timings, "fusion tuning"):
+        demo.tune_fusion(languages, 50)
 
     def comparison(source: str, langs):
         template = "optical/ui/{}-en/test" if source == "chromium" else "optical/ui-kolibri/{}-en/test"
@@ -163,31 +188,37 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
                 systems.setdefault(name, {})[lang] = pipeline
         return systems, datasets
 
-    systems, datasets = comparison("chromium", languages)
-    main = compare(systems, datasets, MEASURES, TEACHER, correction="bonferroni", save_dir=out / "runs" / "chromium",
-                   verbose=verbose)
+    with timed(timings, "in domain"):
+        systems, datasets = comparison("chromium", languages)
+        main = compare(systems, datasets, MEASURES, TEACHER, correction="bonferroni",
+                       save_dir=out / "runs" / "chromium", verbose=verbose)
     sections = [("Chromium test splits (in domain)", main, main.gap(MAIN_MEASURE))]
-    if STUDENT in systems:  # the baselines a user would pick instead, tested against OPTICAL itself
-        against = Comparison(significance_table(main.per_query, STUDENT, correction="bonferroni"), main.per_query,
-                             STUDENT)
-        sections.append(("Chromium test splits, against the OPTICAL student", against, None))
+    for reference, heading in ((STUDENT, "against the OPTICAL student"), (DENSE, "against mE5 dense")):
+        if reference in systems:  # OPTICAL against the alternatives a user would pick instead
+            against = significance_table(main.per_query, reference, correction="bonferroni")
+            sections.append((f"Chromium test splits, {heading}", Comparison(against, main.per_query, reference), None))
     ood_langs = [lang for lang in OOD_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
     if ood and ood_langs:
-        o_systems, o_datasets = comparison("kolibri", ood_langs)
-        other = compare(o_systems, o_datasets, MEASURES, TEACHER, correction="bonferroni",
-                        save_dir=out / "runs" / "kolibri", verbose=verbose)
+        with timed(timings, "out of domain"):
+            o_systems, o_datasets = comparison("kolibri", ood_langs)
+            other = compare(o_systems, o_datasets, MEASURES, TEACHER, correction="bonferroni",
+                            save_dir=out / "runs" / "kolibri", verbose=verbose)
         levels = set(other.table["resource"])
         sections.append(("Kolibri test splits (out of domain)", other,
                          other.gap(MAIN_MEASURE) if levels == {"high", "low"} else None))
     sweep_data = {lang: (t.head(sweep_queries), q) for lang, (t, q) in datasets.items()}
     sweep_systems = {name: systems[name] for name in SWEEP_SYSTEMS if name in systems}
-    sweep = code_switch_sweep(sweep_systems, sweep_data, {lang: shipped_lexicon(lang) for lang in languages}, [RR @ 10],
-                              ratios, TEACHER, correction="bonferroni", save_dir=out / "runs" / "sweep",
-                              verbose=verbose)
+    with timed(timings, "code-switch sweep"):
+        sweep = code_switch_sweep(sweep_systems, sweep_data, {lang: shipped_lexicon(lang) for lang in languages},
+                                  [RR @ 10], ratios, TEACHER, correction="bonferroni",
+                                  save_dir=out / "runs" / "sweep", verbose=verbose)
     skipped = [] if nmt else ["The NMT translate-test pipeline was skipped: no translation model was given "
                               "(`--nmt MODEL`; none is reachable offline)."]
-    notes = [*skipped, f"Queries per language: {max_queries} (sweep: {sweep_queries}); rerank depth {rerank_depth}; "
-             f"fusion weight {demo.fusion_weight:.2f} (tuned on the Chromium dev splits, `fusion_dev.csv`).",
+    weights = "; ".join(f"{name}: student weight {w:.2f}" for name, w in demo.fusion_weights.items())
+    notes = [*skipped, f"Queries per language: {max_queries} (sweep: {sweep_queries}); rerank depth {rerank_depth}."
+             + (f" Fusion weights, tuned on the Chromium dev splits (`fusion_dev.csv`): {weights}." if weights else ""),
+             "Wall clock of this run (saved runs and cached scores are reused on a resumed run): "
+             + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in timings.items()) + ".",
              "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
              "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those)."]
     return write_report(out, sections, MAIN_MEASURE, sweep, "OPTICAL embedded demo", notes)

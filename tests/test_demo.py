@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pyterrier_optical.cli import main
-from pyterrier_optical.demo import CS_STUDENT, CS_TEACHER, FUSION, STUDENT, TEACHER, run_demo
+from pyterrier_optical.demo import CS_STUDENT, CS_TEACHER, DENSE_FUSION, FUSION, STUDENT, TEACHER, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +20,20 @@ def run(out, models, tiny_model_dir, **kwargs):
 def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path):
     report = run(tmp_path / "demo", tiny_models, tiny_model_dir)
     text = report.read_text()
-    for part in ("Chromium test splits", "against the OPTICAL student", "Kolibri test splits", "High/low-resource gap",
-                 "Code-switched queries", "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)"):
+    for part in ("Chromium test splits", "against the OPTICAL student", "against mE5 dense", "Kolibri test splits",
+                 "High/low-resource gap", "Code-switched queries", "Wall clock of this run",
+                 "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)"):
         assert part in text
     folder = report.parent
-    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "results-3.csv", "sweep.csv",
+    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "results-3.csv", "results-4.csv",
+                 "sweep.csv",
                  "sweep.png", "languages-1.png", "fusion_dev.csv"):
         assert (folder / name).stat().st_size > 0, name
     results = pd.read_csv(folder / "results-1.csv")
-    assert set(results["lang"]) == {"sw", "de"} and FUSION in set(results["system"])
+    assert set(results["lang"]) == {"sw", "de"} and {FUSION, DENSE_FUSION} <= set(results["system"])
+    fusion_dev = pd.read_csv(folder / "fusion_dev.csv")
+    assert set(fusion_dev["system"]) == {FUSION, DENSE_FUSION} and set(fusion_dev["lang"]) == {"sw", "de"}
+    assert "OPTICAL + mE5 fusion: student weight" in text
     assert results[results["system"] == TEACHER]["p"].isna().all()
     sweep = pd.read_csv(folder / "sweep.csv")
     assert sorted(sweep["ratio"].unique()) == [0.0, 1.0]
