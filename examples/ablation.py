@@ -11,7 +11,8 @@ import argparse
 
 from pyterrier_optical.bitext import load_bitext
 from pyterrier_optical.codeswitch import code_switch_pairs
-from pyterrier_optical.defaults import STUDENT_DISTILL, STUDENT_LANGUAGES, STUDENT_TRAINING, embedded_path
+from pyterrier_optical.defaults import (STUDENT_DISTILL, STUDENT_LANGUAGES, STUDENT_TRAINING, embedded_path,
+                                        student_bitext)
 from pyterrier_optical.distill import DistillConfig
 from pyterrier_optical.lexicon import shipped_lexicon
 from pyterrier_optical.report import markdown_table
@@ -34,15 +35,12 @@ VARIANTS = {
 CODE_SWITCHED = "code-switched bitext (p 0.5)"
 
 
-def chromium_bitext(code_switch: float | None = None) -> list:
-    """The mixed training bitext of the student languages; with ``code_switch`` = p the other side is code-switched
-    back into English at ratio p."""
+def code_switched_bitext(p: float) -> list:
+    """The student languages' training bitext with the other side code-switched back into English at ratio ``p``
+    (each language with its shipped lexicon)."""
     pairs = []
     for lang in STUDENT_LANGUAGES:
-        bitext = load_bitext(lang, "train")
-        if code_switch:
-            bitext, _ = code_switch_pairs(bitext, [shipped_lexicon(lang)], code_switch, seed=42, side=1)
-        pairs += bitext
+        pairs += code_switch_pairs(load_bitext(lang, "train"), [shipped_lexicon(lang)], p, seed=42, side=1)[0]
     return pairs
 
 
@@ -52,12 +50,12 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, CODE_SWITCHED], default=[*VARIANTS, CODE_SWITCHED])
     args = parser.parse_args()
-    dev = [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, "dev", "kolibri")]
+    dev = student_bitext("dev", "kolibri")
     training = TrainingConfig(**{**STUDENT_TRAINING, "steps": args.steps, "checkpoint_every": args.steps})
     teacher, base = str(embedded_path("teacher")), DistillConfig(**STUDENT_DISTILL)
     chosen = {v: VARIANTS[v] for v in args.variants if v in VARIANTS}
     if chosen:
-        distillation_sweep(teacher, chosen, chromium_bitext(), dev, args.out, training, base)
+        distillation_sweep(teacher, chosen, student_bitext("train"), dev, args.out, training, base)
     if CODE_SWITCHED in args.variants:
-        distillation_sweep(teacher, {CODE_SWITCHED: {}}, chromium_bitext(0.5), dev, args.out, training, base)
+        distillation_sweep(teacher, {CODE_SWITCHED: {}}, code_switched_bitext(0.5), dev, args.out, training, base)
     print(markdown_table(sweep_results(args.out)[["run", "teacher", "last", "best", "selected_step", "steps"]]))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from pyterrier_optical.bitext import load_bitext
 from pyterrier_optical.defaults import (STUDENT_DISTILL, STUDENT_EVAL_EVERY, STUDENT_LANGUAGES, STUDENT_TRAINING,
-                                        embedded_path)
+                                        embedded_path, student_bitext)
 from pyterrier_optical.distill import DistillConfig
 from pyterrier_optical.evaluation import translation_retrieval_mrr
 from pyterrier_optical.model import load_cross_encoder
@@ -31,15 +31,14 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="runs/seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     args = parser.parse_args()
-    bitext = [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, "train")]
-    dev = [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, "dev", "kolibri")]
     embedded = embedded_path("student")
     out = Path(args.out)
     if 42 in args.seeds and not (out / "seed-42").exists():
         out.mkdir(parents=True, exist_ok=True)
         (out / "seed-42").symlink_to(embedded.resolve())
     variants = {f"seed-{s}": ({}, {"seed": s}) for s in args.seeds}
-    table = distillation_sweep(str(embedded_path("teacher")), variants, bitext, dev, out,
+    table = distillation_sweep(str(embedded_path("teacher")), variants, student_bitext("train"),
+                               student_bitext("dev", "kolibri"), out,
                                TrainingConfig(**STUDENT_TRAINING), DistillConfig(**STUDENT_DISTILL), STUDENT_EVAL_EVERY)
     rows = [{"model": "teacher", "kolibri dev": table["teacher"].iloc[0], **test_mrr(embedded_path("teacher"))}]
     for _, run in table.iterrows():

@@ -29,6 +29,12 @@ def english_training_sentences() -> list:
     return list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train", None)))
 
 
+def student_bitext(split: str, source: str = "chromium") -> list:
+    """The shipped bitext of the student languages for ``split`` and ``source``, mixed in one list (a language the
+    source lacks adds nothing)."""
+    return [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, split, source)]
+
+
 def build_default_teacher(out, verbose: bool = True, codeswitch: float | None = None, **overrides) -> str:
     """Train the offline English teacher into ``out`` (resumes an interrupted build). With ``codeswitch`` = p,
     its queries are code-switched at ratio p into the student languages (one drawn per word): the code-switched
@@ -54,11 +60,10 @@ def build_default_student(out, teacher, seed: int = 42, verbose: bool = True, **
     """
     from .distill import DistillConfig, OpticalDistiller
 
-    bitext = [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, "train")]
-    dev = [pair for lang in STUDENT_LANGUAGES for pair in load_bitext(lang, "dev", "kolibri")]
     config = TrainingConfig(**{**STUDENT_TRAINING, "seed": seed, "verbose": verbose, **overrides})
     distiller = OpticalDistiller(str(teacher), DistillConfig(**STUDENT_DISTILL), config)
-    return distiller.fit(bitext, out, dev_bitext=dev, eval_every=STUDENT_EVAL_EVERY)
+    return distiller.fit(student_bitext("train"), out, dev_bitext=student_bitext("dev", "kolibri"),
+                         eval_every=STUDENT_EVAL_EVERY)
 
 
 EMBEDDED = {  # name -> (folder, build(out, verbose)); students build their teacher first

@@ -22,7 +22,7 @@ from ir_measures import AP, RR, R, nDCG
 from .bm25 import MultilingualBM25
 from .codeswitch import LexiconTranslate
 from .experiment import Comparison, code_switch_sweep, compare, significance_table
-from .fusion import KeepScore, LinearFusion, best_weight, fusion_curve
+from .fusion import KeepScore, best_weight, fused, fusion_curve
 from .lexicon import shipped_lexicon
 from .report import prepare_output, write_report
 
@@ -102,10 +102,12 @@ class Demo:
 
     def fusion_partners(self, top: pt.Transformer, collection: str) -> dict:
         """Fused system -> the pipeline whose scores the student's are fused with."""
+        if STUDENT not in self.rerankers:
+            return {}
         partners = {FUSION: top}
         if DENSE in self.rerankers:
             partners[DENSE_FUSION] = top >> self.scorer(DENSE, collection)
-        return partners if STUDENT in self.rerankers else {}
+        return partners
 
     def systems(self, collection: str, lang: str) -> dict:
         index = self.index(collection)
@@ -114,8 +116,7 @@ class Demo:
         systems.update({name: top >> self.scorer(name, collection) for name in self.rerankers})
         for name, partner in self.fusion_partners(top, collection).items():
             if name in self.fusion_weights:
-                systems[name] = partner >> KeepScore() >> self.scorer(STUDENT, collection) >> LinearFusion(
-                    self.fusion_weights[name])
+                systems[name] = fused(partner, self.scorer(STUDENT, collection), self.fusion_weights[name])
         if self.nmt is not None:
             from .translate import NMTTranslate
 

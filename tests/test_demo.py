@@ -26,8 +26,7 @@ def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path)
         assert part in text
     folder = report.parent
     for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "results-3.csv", "results-4.csv",
-                 "sweep.csv",
-                 "sweep.png", "languages-1.png", "fusion_dev.csv"):
+                 "sweep.csv", "sweep.png", "languages-1.png", "fusion_dev.csv"):
         assert (folder / name).stat().st_size > 0, name
     results = pd.read_csv(folder / "results-1.csv")
     assert set(results["lang"]) == {"sw", "de"} and {FUSION, DENSE_FUSION} <= set(results["system"])
