@@ -14,12 +14,12 @@ import time
 import numpy as np
 import torch
 
-from pyterrier_optical.backbones import embedded_backbone_path, optical_home
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.defaults import EMBEDDED
-from pyterrier_optical.distill import DistillConfig, OpticalDistiller, freeze_for_distillation, token_states
-from pyterrier_optical.model import METADATA_FILE
-from pyterrier_optical.ot import ot_alignment_loss
+from pyterrier_optical.rerank.backbones import embedded_backbone_path
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.train.embedded import embedded_folder
+from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller, freeze_for_distillation, token_states
+from pyterrier_optical.rerank.checkpoint import is_checkpoint
+from pyterrier_optical.train.ot import ot_alignment_loss
 
 
 def timed(fn, repeats):
@@ -35,8 +35,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    teacher = optical_home() / "rerankers" / EMBEDDED["teacher"][0]
-    model = str(teacher if (teacher / METADATA_FILE).exists() else embedded_backbone_path())
+    teacher = embedded_folder("optical-teacher")
+    model = str(teacher if is_checkpoint(teacher) else embedded_backbone_path())
     config = DistillConfig(align_layer=6, score_weight=0.0)
     distiller = OpticalDistiller(model, config)
     student, tok, k = distiller.student, distiller.tokenizer, distiller.layer

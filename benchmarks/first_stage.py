@@ -13,11 +13,11 @@ import pandas as pd
 import pyterrier as pt
 from ir_measures import AP, nDCG
 
-from pyterrier_optical.bitext import load_bitext, shipped_languages
-from pyterrier_optical.bm25 import MultilingualBM25
-from pyterrier_optical.codeswitch import translate_words
-from pyterrier_optical.lexicon import shipped_lexicon
-from pyterrier_optical.lucene import LuceneBM25Index
+from pyterrier_optical.data.bitext import load_bitext, shipped_languages
+from pyterrier_optical.retrieve.bm25 import MultilingualBM25
+from pyterrier_optical.retrieve.codeswitch import translate_words
+from pyterrier_optical.data.lexicon import shipped_lexicon
+from pyterrier_optical.retrieve.lucene import LuceneBM25Index
 
 
 def collection():

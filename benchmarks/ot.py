@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import ot as pot  # noqa: E402
 import torch  # noqa: E402
 
-from pyterrier_optical.ot import cosine_cost, sinkhorn as optical_sinkhorn  # noqa: E402
+from pyterrier_optical.train.ot import cosine_cost, sinkhorn as optical_sinkhorn  # noqa: E402
 
 B, N, M, D = 32, 64, 128, 384
 TOPICS = 8  # token states cluster around a few directions, so costs spread over [0, 1] as real ones do

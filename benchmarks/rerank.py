@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.backbones import embedded_backbone_path, optical_home
-from pyterrier_optical.bitext import load_bitext, shipped_languages
-from pyterrier_optical.defaults import EMBEDDED
-from pyterrier_optical.model import METADATA_FILE
+from pyterrier_optical.rerank.backbones import embedded_backbone_path
+from pyterrier_optical.data.bitext import load_bitext, shipped_languages
+from pyterrier_optical.train.embedded import embedded_folder
+from pyterrier_optical.rerank.checkpoint import is_checkpoint
 
 
 def make_pairs(n: int, seed: int = 0):
@@ -43,8 +43,8 @@ def main():
     args = parser.parse_args()
     from sentence_transformers import CrossEncoder
 
-    teacher = optical_home() / "rerankers" / EMBEDDED["teacher"][0]
-    model = str(teacher if (teacher / METADATA_FILE).exists() else embedded_backbone_path())
+    teacher = embedded_folder("optical-teacher")
+    model = str(teacher if is_checkpoint(teacher) else embedded_backbone_path())
     pairs = make_pairs(args.pairs)
     ours = OpticalReranker(model, batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")
     theirs = CrossEncoder(model, num_labels=1, max_length=args.max_length, device="cpu")

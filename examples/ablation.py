@@ -8,16 +8,16 @@ sentences encoded alone). "code-switched bitext" keeps the recipe but the studen
 code-switched back into English at ratio 0.5 (each language with its shipped lexicon).
 """
 import argparse
+from dataclasses import replace
 
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.codeswitch import code_switch_pairs
-from pyterrier_optical.defaults import (STUDENT_DISTILL, STUDENT_LANGUAGES, STUDENT_TRAINING, embedded_path,
-                                        student_bitext)
-from pyterrier_optical.distill import DistillConfig
-from pyterrier_optical.lexicon import shipped_lexicon
-from pyterrier_optical.report import markdown_table
-from pyterrier_optical.sweep import distillation_sweep, sweep_results
-from pyterrier_optical.training import TrainingConfig
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.retrieve.codeswitch import code_switch_pairs
+from pyterrier_optical.data.bitext import mixed_bitext
+from pyterrier_optical.train.config import STUDENT
+from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.data.lexicon import shipped_lexicon
+from pyterrier_optical.experiment.report import markdown_table
+from pyterrier_optical.train.sweep import distillation_sweep, sweep_results
 
 VARIANTS = {
     "recipe (OT + score)": {},
@@ -39,7 +39,7 @@ def code_switched_bitext(p: float) -> list:
     """The student languages' training bitext with the other side code-switched back into English at ratio ``p``
     (each language with its shipped lexicon)."""
     pairs = []
-    for lang in STUDENT_LANGUAGES:
+    for lang in STUDENT.languages:
         pairs += code_switch_pairs(load_bitext(lang, "train"), [shipped_lexicon(lang)], p, seed=42, side=1)[0]
     return pairs
 
@@ -50,12 +50,12 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, CODE_SWITCHED], default=[*VARIANTS, CODE_SWITCHED])
     args = parser.parse_args()
-    dev = student_bitext("dev", "kolibri")
-    training = TrainingConfig(**{**STUDENT_TRAINING, "steps": args.steps, "checkpoint_every": args.steps})
-    teacher, base = str(embedded_path("teacher")), DistillConfig(**STUDENT_DISTILL)
+    dev = mixed_bitext(STUDENT.languages, "dev", STUDENT.dev_source)
+    training = replace(STUDENT.training, steps=args.steps, checkpoint_every=args.steps)
+    teacher, base = str(embedded_path("optical-teacher")), STUDENT.distillation
     chosen = {v: VARIANTS[v] for v in args.variants if v in VARIANTS}
     if chosen:
-        distillation_sweep(teacher, chosen, student_bitext("train"), dev, args.out, training, base)
+        distillation_sweep(teacher, chosen, mixed_bitext(STUDENT.languages, "train"), dev, args.out, training, base)
     if CODE_SWITCHED in args.variants:
         distillation_sweep(teacher, {CODE_SWITCHED: {}}, code_switched_bitext(0.5), dev, args.out, training, base)
     print(markdown_table(sweep_results(args.out)[["run", "teacher", "last", "best", "selected_step", "steps"]]))

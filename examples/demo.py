@@ -4,7 +4,7 @@
 """
 import argparse
 
-from pyterrier_optical.demo import run_demo
+from pyterrier_optical.experiment.demo import run_demo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

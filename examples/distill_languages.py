@@ -9,12 +9,12 @@ import argparse
 import json
 from pathlib import Path
 
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.defaults import embedded_path
-from pyterrier_optical.report import markdown_table
-from pyterrier_optical.distill import DistillConfig, OpticalDistiller
-from pyterrier_optical.model import METADATA_FILE
-from pyterrier_optical.training import TrainingConfig
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.experiment.report import markdown_table
+from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller
+from pyterrier_optical.rerank.checkpoint import is_checkpoint
+from pyterrier_optical.train.config import TrainingConfig
 
 
 def main():
@@ -24,11 +24,11 @@ def main():
     parser.add_argument("--languages", nargs="+", default=["sw", "am", "mr", "tl", "de", "fr", "fi"])
     parser.add_argument("--out", default="runs/students")
     args = parser.parse_args()
-    teacher = embedded_path("teacher")
+    teacher = embedded_path("optical-teacher")
     rows = []
     for lang in args.languages:
         out = Path(args.out) / f"{lang}-layer{args.align_layer}-{args.steps}"
-        if not (out / METADATA_FILE).exists():
+        if not is_checkpoint(out):
             distiller = OpticalDistiller(str(teacher), DistillConfig(align_layer=args.align_layer, score_weight=0.0),
                                          TrainingConfig(steps=args.steps, batch_size=16, lr=2e-5, head_lr=None))
             distiller.fit(load_bitext(lang, "train"), out, dev_bitext=load_bitext(lang, "dev"),

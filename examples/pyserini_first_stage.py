@@ -10,12 +10,11 @@ import pyterrier as pt
 from ir_measures import AP, RR, nDCG
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.codeswitch import LexiconTranslate
-from pyterrier_optical.defaults import embedded_path
+from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
 from pyterrier_optical.experiment import compare
-from pyterrier_optical.lexicon import shipped_lexicon
-from pyterrier_optical.lucene import LuceneBM25Index
-from pyterrier_optical.report import markdown_table
+from pyterrier_optical.data.lexicon import shipped_lexicon
+from pyterrier_optical.retrieve.lucene import LuceneBM25Index
+from pyterrier_optical.experiment.report import markdown_table
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,7 +22,7 @@ if __name__ == "__main__":
     parser.add_argument("--reranker", help="reranker checkpoint (default: the embedded OPTICAL student)")
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
-    reranker = OpticalReranker(args.reranker or str(embedded_path("student")), batch_size=64)
+    reranker = OpticalReranker(args.reranker or "optical-student", batch_size=64)
     systems, datasets = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for lang in args.languages:

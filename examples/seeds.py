@@ -9,21 +9,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.defaults import (STUDENT_DISTILL, STUDENT_EVAL_EVERY, STUDENT_LANGUAGES, STUDENT_TRAINING,
-                                        embedded_path, student_bitext)
-from pyterrier_optical.distill import DistillConfig
-from pyterrier_optical.evaluation import translation_retrieval_mrr
-from pyterrier_optical.model import load_cross_encoder
-from pyterrier_optical.report import markdown_table
-from pyterrier_optical.sweep import distillation_sweep
-from pyterrier_optical.training import TrainingConfig
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.data.bitext import mixed_bitext
+from pyterrier_optical.train.config import STUDENT
+from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.train.selection import translation_candidates, translation_retrieval_mrr
+from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+from pyterrier_optical.experiment.report import markdown_table
+from pyterrier_optical.train.sweep import distillation_sweep
 
 
 def test_mrr(path) -> dict:
     model, tokenizer, _ = load_cross_encoder(str(path), "cpu")
-    return {lang: translation_retrieval_mrr(model, tokenizer, load_bitext(lang, "test"), max_queries=100)
-            for lang in STUDENT_LANGUAGES}
+    scores = {}
+    for lang in STUDENT.languages:
+        pairs = load_bitext(lang, "test")[:100]
+        pools = translation_candidates([en for en, _ in pairs], 10)
+        scores[lang] = translation_retrieval_mrr(model, tokenizer, [other for _, other in pairs], pools)
+    return scores
 
 
 if __name__ == "__main__":
@@ -31,16 +34,17 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="runs/seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     args = parser.parse_args()
-    embedded = embedded_path("student")
+    embedded = embedded_path("optical-student")
     out = Path(args.out)
     if 42 in args.seeds and not (out / "seed-42").exists():
         out.mkdir(parents=True, exist_ok=True)
         (out / "seed-42").symlink_to(embedded.resolve())
     variants = {f"seed-{s}": ({}, {"seed": s}) for s in args.seeds}
-    table = distillation_sweep(str(embedded_path("teacher")), variants, student_bitext("train"),
-                               student_bitext("dev", "kolibri"), out,
-                               TrainingConfig(**STUDENT_TRAINING), DistillConfig(**STUDENT_DISTILL), STUDENT_EVAL_EVERY)
-    rows = [{"model": "teacher", "kolibri dev": table["teacher"].iloc[0], **test_mrr(embedded_path("teacher"))}]
+    table = distillation_sweep(str(embedded_path("optical-teacher")), variants,
+                               mixed_bitext(STUDENT.languages, "train"),
+                               mixed_bitext(STUDENT.languages, "dev", STUDENT.dev_source), out,
+                               STUDENT.training, STUDENT.distillation, STUDENT.eval_every)
+    rows = [{"model": "teacher", "kolibri dev": table["teacher"].iloc[0], **test_mrr(embedded_path("optical-teacher"))}]
     for _, run in table.iterrows():
         rows.append({"model": run["run"], "selected step": run["selected_step"], "kolibri dev": run["best"],
                      **test_mrr(out / run["run"])})

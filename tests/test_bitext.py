@@ -2,7 +2,7 @@ import collections
 
 import pytest
 
-from pyterrier_optical.bitext import SPLITS, load_bitext, read_bitext, shipped_languages
+from pyterrier_optical.data.bitext import SPLITS, load_bitext, read_bitext, shipped_languages
 
 
 def test_shipped_languages_and_sizes():

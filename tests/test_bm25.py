@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from pyterrier_optical import MultilingualBM25
-from pyterrier_optical.analysis import Analyzer
+from pyterrier_optical.data.text import Analyzer
 
 DOCS = [
     {"docno": "de1", "text": "Die Häuser am Fluss sind alt"},
@@ -110,7 +110,7 @@ def test_documents_from_jsonl_file(tmp_path):
 def test_neighbours_exclude_the_query_itself_and_fill_up():
     import random
 
-    from pyterrier_optical.bm25 import neighbours
+    from pyterrier_optical.retrieve.bm25 import neighbours
 
     texts = ["open a new tab", "open a new window", "close the tab", "print the page", "zoom in"]
     found = neighbours(texts, texts, 3, random.Random(0))

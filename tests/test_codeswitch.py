@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.codeswitch import CodeSwitch, LexiconTranslate, code_switch, code_switch_pairs
-from pyterrier_optical.lexicon import Lexicon, induce_lexicon, read_word_pairs, shipped_lexicon
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.retrieve.codeswitch import CodeSwitch, LexiconTranslate, code_switch, code_switch_pairs
+from pyterrier_optical.data.lexicon import Lexicon, induce_lexicon, read_word_pairs, shipped_lexicon
 
 EN_SW = Lexicon({"open": ["fungua"], "new": ["mpya"], "tab": ["kichupo"]}, "en", "sw")
 EN_DE = Lexicon({"open": ["öffnen"], "tab": ["Tab"]}, "en", "de")
@@ -89,7 +89,7 @@ def test_bitext_can_be_code_switched():
 
 
 def test_teacher_examples_can_be_code_switched():
-    from pyterrier_optical.teacher import Example, code_switch_examples
+    from pyterrier_optical.train.teacher import Example, code_switch_examples
 
     lexicons = [shipped_lexicon("sw", "from_en"), shipped_lexicon("de", "from_en")]
     examples = [Example("open new tab", "Open a new tab", ("Close the tab", "New window"))] * 20

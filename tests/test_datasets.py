@@ -4,7 +4,7 @@ import ir_datasets
 import pyterrier as pt
 import pytest
 
-from pyterrier_optical import datasets
+from pyterrier_optical.data import datasets
 
 
 def test_shipped_collection_through_pyterrier():
@@ -71,7 +71,7 @@ def test_download_failure_message_is_actionable():
 
 
 def test_freedict_fixture_round_trip(tmp_path):
-    from pyterrier_optical.lexicon import read_freedict
+    from pyterrier_optical.data.lexicon import read_freedict
 
     entries = ["abiria /ˌabirˈia/ <n>\n\npassenger\n", "acha /ˈatʃa/ <v>\n1.\nleave\n2.\nquit, stop doing sth\n"]
     data, index, offset = "", [], 0

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pyterrier_optical.cli import main
-from pyterrier_optical.demo import CS_STUDENT, CS_TEACHER, DENSE_FUSION, FUSION, STUDENT, TEACHER, run_demo
+from pyterrier_optical.experiment.demo import CS_STUDENT, CS_TEACHER, DENSE_FUSION, FUSION, STUDENT, TEACHER, run_demo
 
 
 @pytest.fixture(scope="module")

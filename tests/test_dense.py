@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pyterrier_optical.backbones import mean_pooled_embeddings
-from pyterrier_optical.dense import DenseReranker
+from pyterrier_optical.rerank.backbones import mean_pooled_embeddings
+from pyterrier_optical.rerank.dense import DenseReranker
 
 
 @pytest.mark.slow

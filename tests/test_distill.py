@@ -3,10 +3,10 @@ import torch
 from safetensors.torch import load_file
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.bitext import load_bitext
-from pyterrier_optical.distill import (DistillConfig, OpticalDistiller, check_disjoint, check_same_tokenizer,
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.train.distill import (OpticalDistiller, check_disjoint, check_same_tokenizer,
                                        token_states)
-from pyterrier_optical.training import TrainingConfig
+from pyterrier_optical.train.config import DistillConfig, TrainingConfig
 
 from conftest import build_tiny_tokenizer
 
@@ -88,14 +88,12 @@ def test_two_processes_with_torchrun(tiny_model_dir, bitext, tmp_path):
            "--batch-size", "8", "--align-layer", "2", "--device", "cpu", "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    meta = json.loads((tmp_path / "ddp" / "optical.json").read_text())
+    meta = json.loads((tmp_path / "ddp" / "pt_meta.json").read_text())
     assert meta["processes"] == 2 and meta["steps"] == 3
     assert len(OpticalReranker(str(tmp_path / "ddp"), verbose=False).score(["a"], ["b"])) == 1
 
 
 def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_dir, bitext, tmp_path):
-    from pyterrier_optical.evaluation import translation_candidates
-
     config = DistillConfig(align_layer="last", ot_weight=0.0, score_weight=1.0, score_candidates=4,
                            freeze_upper=False)
     distiller = OpticalDistiller(str(tiny_model_dir), config, training(steps=30, lr=1e-3))
@@ -106,7 +104,7 @@ def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_d
             model.classifier.weight.mul_(200)
         for p in distiller.student.bert.encoder.layer[0].parameters():
             p.add_(0.5 * torch.randn_like(p))
-    pools = translation_candidates([e for e, _ in bitext], 4)
+    pools = distiller.candidates(bitext)
     with torch.no_grad():
         before = distiller._score_distillation(distiller.student, [e for e, _ in bitext], [o for _, o in bitext],
                                                pools, "cpu")
@@ -119,25 +117,38 @@ def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_d
         distiller.loss(distiller.student, bitext[:2], "cpu")
 
 
-def test_best_dev_checkpoint_is_the_output(tiny_model_dir, bitext, tmp_path):
-    import json
-
+def score_distiller(tiny_model_dir, **training_overrides):
     config = DistillConfig(align_layer="last", ot_weight=0.0, score_weight=1.0, score_candidates=4,
                            freeze_upper=False)
-    distiller = OpticalDistiller(str(tiny_model_dir), config, training(steps=6, lr=3e-2, checkpoint_every=2))
-    dev = load_bitext("sw", "dev")[:30]
+    return OpticalDistiller(str(tiny_model_dir), config, training(**training_overrides))
+
+
+def test_best_dev_checkpoint_is_the_output(tiny_model_dir, bitext, tmp_path):
+    from pyterrier_optical.rerank.checkpoint import read_metadata
+    from pyterrier_optical.train.selection import read_eval_log
+
     out = tmp_path / "s"
-    distiller.fit(bitext, out, dev_bitext=dev, eval_every=2)
-    records = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    score_distiller(tiny_model_dir, steps=6, lr=3e-2, checkpoint_every=2).fit(
+        bitext, out, dev_bitext=load_bitext("sw", "dev")[:30], eval_every=2)
+    records = read_eval_log(out)
     assert [r["step"] for r in records] == [0, 2, 4, 6]
     best = max(records, key=lambda r: r["dev_mrr@10"])  # the first of equals
-    meta = json.loads((out / "optical.json").read_text())
+    meta = read_metadata(out)
     assert meta["selected_step"] == best["step"] and meta["selected_dev_mrr"] == best["dev_mrr@10"]
     final, kept = load_file(str(out / "model.safetensors")), load_file(str(out / "best" / "model.safetensors"))
     assert all(torch.equal(final[k], kept[k]) for k in kept)
-    if best["step"] == 0:  # no student beat the teacher: the teacher is the output
-        teacher = load_file(str(tiny_model_dir / "model.safetensors"))
-        assert all(torch.equal(final[k], teacher[k]) for k in teacher)
+
+
+def test_no_better_student_keeps_the_teacher(tiny_model_dir, bitext, tmp_path):
+    """With a learning rate of 0 no checkpoint beats step 0 (ties go to the earlier step): the teacher is the output."""
+    from pyterrier_optical.rerank.checkpoint import read_metadata
+
+    out = tmp_path / "s"
+    score_distiller(tiny_model_dir, steps=4, lr=0.0, checkpoint_every=2).fit(
+        bitext, out, dev_bitext=load_bitext("sw", "dev")[:30], eval_every=2)
+    assert read_metadata(out)["selected_step"] == 0
+    final, teacher = load_file(str(out / "model.safetensors")), load_file(str(tiny_model_dir / "model.safetensors"))
+    assert all(torch.equal(final[k], teacher[k]) for k in teacher)
 
 
 def test_dev_sharing_training_strings_is_refused(bitext):
@@ -161,17 +172,23 @@ def test_pair_context_masks_only_the_query_tokens(tiny_model_dir, bitext):
 
 
 def test_sweep_skips_finished_runs(tiny_model_dir, bitext, tmp_path):
-    from pyterrier_optical.sweep import distillation_sweep
+    from pyterrier_optical.train.sweep import distillation_sweep
 
     variants = {"ot": {"score_weight": 0.0}, "score": {"ot_weight": 0.0, "score_candidates": 3}}
     dev = load_bitext("sw", "dev")[:12]
     table = distillation_sweep(str(tiny_model_dir), variants, bitext, dev, tmp_path, training(steps=2),
                                DistillConfig(align_layer=2))
+    from pyterrier_optical.train.selection import read_eval_log
+
     assert sorted(table["run"]) == ["ot", "score"] and (table["steps"] == 2).all()
     assert table.set_index("run").loc["score", "score_weight"] == 1.0
-    assert (table["best"] >= table[["teacher", "last"]].max(axis=1)).all()
+    for row in table.itertuples():  # the table says what each run's log says
+        log = {r["step"]: r["dev_mrr@10"] for r in read_eval_log(tmp_path / row.run)}
+        assert sorted(log) == [0, 2] and (row.teacher, row.last) == (log[0], log[2])
+        assert row.best == max(log.values()) and row.selected_step == min(s for s in log if log[s] == row.best)
     stamp = (tmp_path / "ot" / "model.safetensors").stat().st_mtime_ns
-    (tmp_path / "score" / "optical.json").unlink()  # an unfinished run is redone (it resumes), a finished one not
+    (tmp_path / "score" / "pt_meta.json").unlink()  # an unfinished run is redone (it resumes), a finished one not
     again = distillation_sweep(str(tiny_model_dir), variants, bitext, dev, tmp_path, training(steps=2),
                                DistillConfig(align_layer=2))
     assert (tmp_path / "ot" / "model.safetensors").stat().st_mtime_ns == stamp and len(again) == 2
+    assert (tmp_path / "score" / "pt_meta.json").exists()

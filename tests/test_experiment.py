@@ -7,11 +7,11 @@ import pytest
 from ir_measures import RR
 from scipy import stats
 
-from pyterrier_optical.bm25 import MultilingualBM25
-from pyterrier_optical.codeswitch import LexiconTranslate
-from pyterrier_optical.experiment import compare, correct, paired_p
-from pyterrier_optical.fusion import KeepScore, LinearFusion, fused, tune_fusion_weight
-from pyterrier_optical.lexicon import shipped_lexicon
+from pyterrier_optical.retrieve.bm25 import MultilingualBM25
+from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
+from pyterrier_optical.experiment.compare import compare, correct, paired_p
+from pyterrier_optical.experiment.fusion import KeepScore, LinearFusion, fused, tune_fusion_weight
+from pyterrier_optical.data.lexicon import shipped_lexicon
 
 LANGS = ("sw", "de")
 

@@ -7,10 +7,10 @@ import pyterrier as pt
 import pytest
 from ir_measures import RR
 
-from pyterrier_optical.bm25 import MultilingualBM25
-from pyterrier_optical.codeswitch import LexiconTranslate
-from pyterrier_optical.lexicon import shipped_lexicon
-from pyterrier_optical.lucene import LuceneBM25Index, prepare_pyserini
+from pyterrier_optical.retrieve.bm25 import MultilingualBM25
+from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
+from pyterrier_optical.data.lexicon import shipped_lexicon
+from pyterrier_optical.retrieve.lucene import LuceneBM25Index, prepare_pyserini
 
 
 @pytest.fixture(scope="module")

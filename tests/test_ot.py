@@ -4,7 +4,7 @@ import ot as pot
 import pytest
 import torch
 
-from pyterrier_optical.ot import cosine_cost, mask_marginals, ot_alignment_loss, plan_entropy, sinkhorn
+from pyterrier_optical.train.ot import cosine_cost, mask_marginals, ot_alignment_loss, plan_entropy, sinkhorn
 
 
 def problem(B=6, n=9, m=13, d=8, seed=0, dtype=torch.float32):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pyterrier_optical.translate import NMTTranslate
+from pyterrier_optical.retrieve.translate import NMTTranslate
 
 from conftest import build_tiny_tokenizer, fixture_sentences
 

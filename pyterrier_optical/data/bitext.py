@@ -9,6 +9,10 @@ from .languages import language
 
 SPLITS = ("train", "dev", "test")
 SOURCES = ("chromium", "kolibri")
+# the languages of each shipped source: four low-resource and three high-resource from Chromium (the student's
+# bitext and the in-domain test), and from Kolibri another source (out of domain; yo and ha have only Kolibri)
+CHROMIUM_LANGUAGES = ("sw", "am", "mr", "tl", "de", "fr", "fi")
+KOLIBRI_LANGUAGES = ("sw", "mr", "yo", "ha", "de", "fr")
 
 
 def shipped_bitext_dir() -> Path:
@@ -55,3 +59,14 @@ def _check_pair(record: dict):
     empty = [side for side in ("en", "other") if not record[side].strip()]
     if empty:
         raise ValueError(f"empty {' and '.join(empty)} side")
+
+
+def mixed_bitext(languages, split: str, source: str | None = "chromium") -> list:
+    """The shipped bitext of ``languages`` for ``split`` and ``source``, mixed in one list (a language the source
+    lacks adds nothing)."""
+    return [pair for lang in languages for pair in load_bitext(lang, split, source)]
+
+
+def english_training_sentences() -> list:
+    """English side of the shipped training split, all languages and sources, without repeats."""
+    return list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train", None)))

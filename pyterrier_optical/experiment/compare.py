@@ -17,7 +17,8 @@ import pandas as pd
 import pyterrier as pt
 from scipy import stats
 
-from .languages import LANGUAGES, language
+from ..data.languages import LANGUAGES, language
+from ..retrieve.codeswitch import CodeSwitch, check_ratio
 
 logger = logging.getLogger(__name__)
 TESTS = ("t", "wilcoxon")
@@ -250,8 +251,6 @@ def code_switch_sweep(systems: dict, datasets: dict, lexicons: dict, measures, r
     """:func:`compare` on queries code-switched at each ratio: per language, ``CodeSwitch(lexicons[lang], p, seed)``
     rewrites the query before every system. The tables gain a ``ratio`` column (and ``switched``, the share of
     words actually switched)."""
-    from .codeswitch import CodeSwitch, check_ratio
-
     ratios = [check_ratio(p) for p in ratios]
     missing = set(datasets) - set(lexicons)
     if missing:

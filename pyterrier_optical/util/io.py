@@ -1,10 +1,15 @@
-"""Atomic writes: a reader sees the old version or the new one, never half of one."""
+"""The project's cache folder, and atomic writes: a reader sees the old version or the new one, never half of one."""
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+
+def optical_home() -> Path:
+    """The cache folder of the project: ``$OPTICAL_HOME`` or ``~/.cache/pyterrier_optical``."""
+    return Path(os.environ.get("OPTICAL_HOME", Path.home() / ".cache" / "pyterrier_optical")).expanduser()
 
 
 def write_folder_atomically(path, write) -> Path:

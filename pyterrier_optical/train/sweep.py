@@ -2,16 +2,16 @@
 (an interrupted one resumes from its last checkpoint), the dev scores gathered in one table."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 
-from .distill import DistillConfig, OpticalDistiller
-from .model import METADATA_FILE
-from .training import TrainingConfig
+from ..rerank.checkpoint import is_checkpoint, read_metadata
+from .config import STUDENT, DistillConfig, TrainingConfig
+from .distill import OpticalDistiller
+from .selection import MAIN_METRIC, read_eval_log
 
 logger = logging.getLogger(__name__)
 
@@ -20,11 +20,9 @@ def sweep_results(out) -> pd.DataFrame:
     """One row per finished run under ``out``: its dev MRR@10 at step 0 (the teacher), at the end, the best and
     the step selected, with the configuration."""
     rows = []
-    for meta_file in sorted(Path(out).glob(f"*/{METADATA_FILE}")):
-        run = meta_file.parent
-        records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
-        meta = json.loads(meta_file.read_text())
-        by_step = {r["step"]: r["dev_mrr@10"] for r in records}
+    for run in sorted(p for p in Path(out).iterdir() if is_checkpoint(p)):
+        meta = read_metadata(run)
+        by_step = {r["step"]: r[MAIN_METRIC] for r in read_eval_log(run)}
         rows.append({"run": run.name, "teacher": by_step.get(0), "last": by_step[max(by_step)],
                      "best": max(by_step.values()), "selected_step": meta.get("selected_step"),
                      **meta["distillation"], "steps": meta["training"]["steps"],
@@ -40,12 +38,12 @@ def distillation_sweep(teacher, variants: dict, bitext, dev_bitext, out, trainin
     Runs whose folder already holds a finished student are skipped, so an interrupted sweep restarts where it
     stopped.
     """
-    base = base or DistillConfig()
+    base = base or STUDENT.distillation
     out = Path(out)
     for name, variant in variants.items():
         overrides, train_overrides = variant if isinstance(variant, tuple) else (variant, {})
         folder = out / name
-        if (folder / METADATA_FILE).exists():
+        if is_checkpoint(folder):
             logger.info("%s: finished, skipped", name)
             continue
         config = replace(base, **overrides)

@@ -10,59 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._io import write_folder_atomically
-from .model import METADATA_FILE
+from ..rerank.checkpoint import write_checkpoint
+from ..util.io import write_folder_atomically
+from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 STATE_DIR = "state"
 TRAINER_FILE = "trainer.pt"
-
-
-@dataclass
-class TrainingConfig:
-    """Optimisation settings.
-
-    Args:
-        steps: optimizer steps.
-        batch_size: training examples per step (over all processes).
-        lr: learning rate of the encoder.
-        head_lr: learning rate of the new parts (classification head); None: ``lr``.
-        warmup: fraction of the steps with a linear warm-up, followed by linear decay.
-        weight_decay: AdamW weight decay.
-        max_grad_norm: gradient clipping.
-        checkpoint_every: steps between checkpoints.
-        seed: seeds shuffling and initialisation.
-        device: torch device for a single process (None: CUDA when available).
-        verbose: progress bar with the loss.
-    """
-
-    steps: int = 200
-    batch_size: int = 8
-    lr: float = 3e-5
-    head_lr: float | None = 3e-4
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    checkpoint_every: int = 50
-    seed: int = 42
-    device: str | None = None
-    verbose: bool = True
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list:
@@ -85,6 +46,16 @@ def shard(items: list, rank: int, world: int) -> list:
     return items[rank::world]
 
 
+class Callback:
+    """Hooks into :meth:`Trainer.run`; subclasses override what they need."""
+
+    def before_step(self, trainer: "Trainer", step: int) -> None:
+        """Called before ``step`` runs (also before the first step of a resumed run)."""
+
+    def after_training(self, trainer: "Trainer") -> None:
+        """Called once after the last step, before the final checkpoint is written."""
+
+
 class Trainer:
     """Runs ``loss_fn(step, rank, world)`` for ``config.steps`` steps and saves the model to ``out``.
 
@@ -94,7 +65,7 @@ class Trainer:
         out: output folder; a loadable checkpoint at the end, resumable state in ``out/state`` meanwhile.
         config: a :class:`TrainingConfig`.
         head_parameters: names of parameters that get ``head_lr``.
-        metadata: written to ``optical.json`` of the result.
+        metadata: written to ``pt_meta.json`` of the result.
         dropout: train with dropout (``model.train()``); False keeps the model in eval mode while it learns.
         unused_parameters: some trainable parameters may take no part in a loss (DDP must then look for them).
     """
@@ -169,9 +140,12 @@ class Trainer:
 
         write_folder_atomically(self.state_dir, write)
 
-    def run(self, loss_fn, save: bool = True) -> Path:
-        """Train to ``config.steps`` (from the resumed step) and write the final checkpoint (unless not ``save``:
-        the caller then calls :meth:`save_final` itself)."""
+    def run(self, loss_fn, callbacks=()) -> Path:
+        """Train to ``config.steps`` (from the resumed step), then write the final checkpoint into ``out``.
+
+        ``callbacks`` get ``before_step(trainer, step)`` before every step and ``after_training(trainer)`` once
+        the last step is done, before the checkpoint is written (a dev selection may load other weights there).
+        """
         config = self.config
         if self.step == 0:
             torch.manual_seed(config.seed)
@@ -184,6 +158,8 @@ class Trainer:
             bar = tqdm(total=config.steps, initial=self.step, desc=self.metadata.get("role", "training"), unit="step")
         try:
             while self.step < config.steps:
+                for callback in callbacks:
+                    callback.before_step(self, self.step)
                 loss = loss_fn(self.step, self.rank, self.world)
                 if not torch.isfinite(loss):
                     kept = f"the last good checkpoint is {self.state_dir}" if self.state_dir.exists() else \
@@ -209,23 +185,17 @@ class Trainer:
             if bar is not None:
                 bar.close()
         self.model.eval()
-        return self.save_final() if save else self.out
+        for callback in callbacks:
+            callback.after_training(self)
+        return self.save_final()
 
     def save_final(self) -> Path:
-        """Write the loadable checkpoint into ``out`` file by file, ``optical.json`` last."""
+        """Write the loadable checkpoint into ``out`` (``pt_meta.json`` last) and the loss curve beside it."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".final.", dir=self.out))
-            self.unwrapped().save_pretrained(staging)
-            self.tokenizer.save_pretrained(staging)
             meta = {**self.metadata, "steps": self.step, "processes": self.world,
-                    "final_loss": float(np.mean(self.losses[-20:] or [math.nan])),
-                    "training": asdict(self.config)}
-            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-            for file in sorted(staging.iterdir(), key=lambda f: f.name == METADATA_FILE):
-                os.replace(file, self.out / file.name)
-            staging.rmdir()
+                    "final_loss": float(np.mean(self.losses[-20:] or [math.nan])), "training": asdict(self.config)}
+            write_checkpoint(self.unwrapped(), self.tokenizer, self.out, meta, in_place=True)
             (self.out / "losses.json").write_text(json.dumps(self.losses))
         self.accelerator.wait_for_everyone()
         return self.out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiment import Comparison
+from .compare import Comparison
 
 REPORT_FILE = "report.md"
 

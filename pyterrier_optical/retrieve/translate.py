@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pyterrier as pt
 
-from ._io import write_file_atomically
-from .backbones import optical_home
-from .model import infer_device
+from ..util.device import infer_device
+from ..util.io import optical_home, write_file_atomically
 
 logger = logging.getLogger(__name__)
 LANGUAGE_TOKEN = re.compile(r"^(>>[a-z]{2,3}(_[A-Za-z]+)?<<|__[a-z]{2,3}__|[a-z]{3}_[A-Z][a-z]{3}|[a-z]{2}_[A-Z]{2})$")
@@ -89,6 +88,7 @@ class NMTTranslate(pt.Transformer):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.source_lang, self.target_lang = str(model), source_lang, target_lang
         self.batch_size, self.max_length, self.num_beams, self.verbose = batch_size, max_length, num_beams, verbose
+        self.device, self.cache_dir = device, cache_dir
         try:
             self.tokenizer_ = AutoTokenizer.from_pretrained(self.model)
             self.model_ = AutoModelForSeq2SeqLM.from_pretrained(self.model).to(infer_device(device)).eval()

@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pyterrier as pt
 
-from .analysis import Analyzer
-from .languages import language
+from ..data.text import Analyzer
+from ..data.languages import language
+from ..util.frames import ranked
 
 logger = logging.getLogger(__name__)
 EXTRA = "pip install 'pyterrier-optical[pyserini]'"
@@ -160,5 +161,5 @@ class LuceneBM25(pt.Transformer):
         res = pd.DataFrame(rows, columns=["qid", "docno", "score", "text"])
         if not self.include_text:
             res = res.drop(columns="text")
-        res = queries.assign(qid=qids).merge(res, on="qid")
-        return pt.model.add_ranks(res).sort_values(["qid", "rank"], kind="stable").reset_index(drop=True)
+        res = queries.assign(qid=pd.Series(qids, index=queries.index, dtype=object)).merge(res, on="qid")
+        return ranked(res)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pyterrier as pt
 
-from .analysis import WORD
-from .lexicon import Lexicon
+from ..data.text import WORD
+from ..data.lexicon import Lexicon
 
 logger = logging.getLogger(__name__)
 

@@ -19,17 +19,20 @@ import pandas as pd
 import pyterrier as pt
 from ir_measures import AP, RR, R, nDCG
 
-from .bm25 import MultilingualBM25
-from .codeswitch import LexiconTranslate
-from .experiment import Comparison, code_switch_sweep, compare, significance_table
+from ..data.bitext import CHROMIUM_LANGUAGES, KOLIBRI_LANGUAGES
+from ..data.lexicon import shipped_lexicon
+from ..rerank.backbones import E5_SMALL
+from ..rerank.dense import DenseReranker
+from ..rerank.reranker import OpticalReranker
+from ..retrieve.bm25 import MultilingualBM25
+from ..retrieve.codeswitch import LexiconTranslate
+from ..retrieve.translate import NMTTranslate
+from .compare import Comparison, code_switch_sweep, compare, significance_table
 from .fusion import KeepScore, best_weight, fused, fusion_curve
-from .lexicon import shipped_lexicon
 from .report import prepare_output, write_report
 
 logger = logging.getLogger(__name__)
-DEMO_LANGUAGES = ("sw", "am", "mr", "tl", "de", "fr", "fi")
-OOD_LANGUAGES = ("sw", "mr", "yo", "ha", "de", "fr")  # the Kolibri test splits: another source
-KOLIBRI_ONLY = ("yo", "ha")  # no Chromium bitext: out-of-domain only, zero-shot for the student
+KOLIBRI_ONLY = tuple(lang for lang in KOLIBRI_LANGUAGES if lang not in CHROMIUM_LANGUAGES)  # zero-shot for the student
 QUICK_LANGUAGES = ("sw", "de")
 MEASURES = [RR @ 10, nDCG @ 10, AP, R @ 100]
 MAIN_MEASURE = "RR@10"
@@ -45,9 +48,9 @@ CS_TEACHER = "code-switch teacher"
 CS_STUDENT = "OPTICAL on code-switch teacher"
 DENSE = "mE5 dense"
 NMT = "NMT >> BM25 >> teacher"
-# system -> embedded reranker behind it (see defaults.EMBEDDED); override with ``models``
-MODELS = {TEACHER: "teacher", STUDENT: "student", CS_TEACHER: "codeswitch-teacher",
-          CS_STUDENT: "codeswitch-student"}
+# system -> the embedded reranker behind it (train.embedded.EMBEDDED); override with ``models``
+MODELS = {TEACHER: "optical-teacher", STUDENT: "optical-student", CS_TEACHER: "optical-codeswitch-teacher",
+          CS_STUDENT: "optical-codeswitch-student"}
 SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, FUSION, DENSE, DENSE_FUSION)
 
 
@@ -118,8 +121,6 @@ class Demo:
             if name in self.fusion_weights:
                 systems[name] = fused(partner, self.scorer(STUDENT, collection), self.fusion_weights[name])
         if self.nmt is not None:
-            from .translate import NMTTranslate
-
             translate = NMTTranslate(self.nmt, self.nmt_codes.get(lang, lang), self.nmt_codes.get("en", "en"),
                                      verbose=self.verbose)
             systems[NMT] = first_stage(lang, index, translate) % self.depth >> self.scorer(TEACHER, collection)
@@ -149,7 +150,7 @@ class Demo:
 
 def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
              max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
-             ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = "multilingual-e5-small",
+             ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = E5_SMALL,
              verbose: bool = True) -> Path:
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
@@ -161,18 +162,14 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     (default 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
     report is refused unless ``overwrite``; an interrupted run is resumed (saved runs and scores are reused).
     """
-    from .defaults import embedded_path
-    from .dense import DenseReranker
-    from .reranker import OpticalReranker
-
     out = prepare_output(out, overwrite)
-    languages = list(languages or (QUICK_LANGUAGES if quick else DEMO_LANGUAGES))
+    languages = list(languages or (QUICK_LANGUAGES if quick else CHROMIUM_LANGUAGES))
     max_queries = max_queries or (50 if quick else 100)
     sweep_queries = sweep_queries or 20
     ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
     models = {**MODELS, **(models or {})}
-    rerankers = {name: OpticalReranker(str(embedded_path(m, verbose) if m in MODELS.values() else m), batch_size=64,
-                                       verbose=verbose) for name, m in models.items() if m is not None}
+    rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose)
+                 for name, m in models.items() if m is not None}
     rerankers[DENSE] = DenseReranker(dense, verbose=verbose)
     demo, timings = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose), {}
     with timed(timings, "fusion tuning"):
@@ -198,7 +195,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
         if reference in systems:  # OPTICAL against the alternatives a user would pick instead
             against = significance_table(main.per_query, reference, correction="bonferroni")
             sections.append((f"Chromium test splits, {heading}", Comparison(against, main.per_query, reference), None))
-    ood_langs = [lang for lang in OOD_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
+    ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
     if ood and ood_langs:
         with timed(timings, "out of domain"):
             o_systems, o_datasets = comparison("kolibri", ood_langs)

@@ -10,68 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 
 import torch
 
-from .model import encode_pairs, load_cross_encoder, save_checkpoint
+from ..data.bitext import mixed_bitext
+from ..rerank.checkpoint import load_cross_encoder
+from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
+from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
+from .loop import Trainer, batch_indices, shard
 from .ot import ot_alignment_loss
-from .training import Trainer, TrainingConfig, batch_indices, shard
+from .selection import DevSelection, translation_candidates
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DistillConfig:
-    """What is aligned, and how.
-
-    Args:
-        align_layer: ``"embeddings"`` (0), a layer number 1..L, or ``"last"``.
-        freeze_upper: train only the layers up to ``align_layer`` (the head and upper layers stay the teacher's).
-        freeze_embeddings: keep the word embeddings fixed.
-        epsilon: entropic regularisation of the transport, relative to the cost spread when ``normalise_cost``.
-        normalise_cost: divide each problem's costs by their maximum, so ``epsilon`` is relative.
-        sinkhorn_iter: maximum Sinkhorn iterations per batch; ``sinkhorn_tol``: their stopping tolerance. On real
-            token states (layer 6, epsilon 0.05 relative) 30 iterations give a transport cost within 0.1% of 200
-            iterations' at a seventh of the time; the envelope gradient needs no more.
-        max_length: tokens per sentence.
-        english_weight: weight of a term keeping the student's states of the English sentence on the teacher's
-            (the student also reads the English side of a query-document pair). 0 turns it off.
-        pooled_weight: weight of a mean-pooled-vector MSE between teacher (English) and student (other). 0: off.
-        ot_weight: weight of the OT term (0 gives the no-OT control).
-        score_weight: weight of score distillation: over a list of English candidates per pair (its own English
-            sentence and BM25 neighbours of it, so still bitext only), the student's scores for the
-            other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off
-            (OT alone, as in the paper; measured worse here, see the README's ablation).
-        score_candidates: candidates per pair for score distillation.
-        score_temperature: softmax temperature of score distillation.
-        pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
-            ``[CLS] english [SEP] d [SEP]``, the student ``[CLS] other [SEP] d [SEP]``, ``d`` an English BM25
-            neighbour of the pair's English sentence. False: each sentence is encoded alone.
-    """
-
-    align_layer: int | str = 6
-    freeze_upper: bool = True
-    freeze_embeddings: bool = True
-    epsilon: float = 0.05
-    normalise_cost: bool = True
-    sinkhorn_iter: int = 30
-    sinkhorn_tol: float = 1e-3
-    max_length: int = 64
-    english_weight: float = 0.0
-    pooled_weight: float = 0.0
-    ot_weight: float = 1.0
-    score_weight: float = 1.0
-    score_candidates: int = 8
-    score_temperature: float = 1.0
-    pair_context: bool = False
-
-    @property
-    def needs_candidates(self) -> bool:
-        return bool(self.score_weight) or self.pair_context
 
 
 def encoder_layers(model):
@@ -153,16 +106,16 @@ class OpticalDistiller:
 
     Args:
         teacher: a reranker checkpoint (path/hub id) or a loaded cross-encoder (then give ``tokenizer``).
-        config: a :class:`DistillConfig`.
-        training: a :class:`~pyterrier_optical.training.TrainingConfig`.
+        config: a :class:`DistillConfig` (default: the embedded student's, :data:`~.config.STUDENT`).
+        training: a :class:`~pyterrier_optical.train.config.TrainingConfig`.
         student: where the student starts (default: a copy of the teacher); must share the teacher's tokenizer.
         tokenizer: the tokenizer of a loaded ``teacher``.
     """
 
     def __init__(self, teacher, config: DistillConfig | None = None, training: TrainingConfig | None = None,
                  student=None, tokenizer=None):
-        self.config = config or DistillConfig()
-        self.training = training or TrainingConfig(steps=300, batch_size=16, lr=2e-5, head_lr=None)
+        self.config = config or STUDENT.distillation
+        self.training = training or STUDENT.training
         if tokenizer is None:
             teacher, tokenizer, meta = load_cross_encoder(teacher, "cpu")
         else:
@@ -202,7 +155,8 @@ class OpticalDistiller:
             parts.update(ot=ot_loss.item(), plan_entropy=entropy.mean().item(),
                          sinkhorn_error=transport.marginal_error)
         if c.pooled_weight:
-            pooled = torch.nn.functional.mse_loss(_mean_pool(s_states, s_mask), _mean_pool(t_states, t_mask))
+            pooled = torch.nn.functional.mse_loss(mean_pool(s_states, s_mask, normalise=False),
+                                                  mean_pool(t_states, t_mask, normalise=False))
             total = total + c.pooled_weight * pooled
             parts["pooled"] = pooled.item()
         if c.english_weight:
@@ -230,7 +184,7 @@ class OpticalDistiller:
         def logits(model, queries):
             enc = encode_pairs(self.tokenizer, [q for q in queries for _ in range(n)], docs, length, padding=True,
                                return_tensors="pt").to(device)
-            return model(**enc).logits[:, -1].view(len(queries), n) / c.score_temperature
+            return relevance_logits(model, enc).view(len(queries), n) / c.score_temperature
 
         with torch.no_grad():
             target = torch.log_softmax(logits(self.teacher, english), -1)
@@ -238,14 +192,15 @@ class OpticalDistiller:
         kl = torch.nn.functional.kl_div(predicted, target, log_target=True, reduction="batchmean")
         return kl * c.score_temperature ** 2
 
-    def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True) -> str:
+    def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
+            dev_pairs: int = 256) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
-        ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it)
-        are scored at step 0 (the teacher), every ``eval_every`` steps and at the end: OT loss and
-        translation-retrieval MRR@10, logged to ``out/eval.jsonl``. With ``select_on_dev`` the result is the best
-        of these checkpoints by dev MRR@10 — the teacher itself when no student beats it (``selected_step`` in
-        ``optical.json``). Resumes from ``out/state``.
+        ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it;
+        ``dev_pairs`` of them, drawn once) are scored at step 0 (the teacher), every ``eval_every`` steps and at
+        the end: translation-retrieval MRR@10 and the dev loss, logged to ``out/eval.jsonl``. With
+        ``select_on_dev`` the result is the best of these checkpoints by dev MRR@10 — the teacher itself when no
+        student beats it (``selected_step`` in the metadata). Resumes from ``out/state``.
         """
         pairs = [(e, o) for e, o in bitext]
         if not pairs:
@@ -264,35 +219,58 @@ class OpticalDistiller:
         # the blocks above align_layer take no part in the loss: DDP must know when they are trainable
         trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False,
                           unused_parameters=not self.config.freeze_upper)
-        self.teacher.to(trainer.accelerator.device)
-        pools = self._candidates(pairs, t.seed)
-        evaluate = bool(dev and eval_every) and trainer.accelerator.is_main_process
-        selection = DevSelection(trainer, dev, self) if evaluate else None
+        device = trainer.accelerator.device
+        self.teacher.to(device)
+        pools = self.candidates(pairs, t.seed)
+        callbacks = []
+        if dev and eval_every and trainer.accelerator.is_main_process:
+            callbacks.append(self.dev_selection(dev, eval_every, select_on_dev, dev_pairs, device))
 
         def loss_fn(step, rank, world):
-            if selection and step % eval_every == 0:
-                selection.evaluate(step)
             indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
-            loss, _ = self.loss(trainer.model, [pairs[i] for i in indices], trainer.accelerator.device,
+            loss, _ = self.loss(trainer.model, [pairs[i] for i in indices], device,
                                 [pools[i] for i in indices] if pools else None)
             return loss
 
-        path = trainer.run(loss_fn, save=selection is None)  # the folder is final only once selection is done
-        if selection:
-            selection.evaluate(trainer.step)
-            if select_on_dev:
-                selection.restore_best()
-            else:
-                trainer.save_final()
-        return str(path)
+        return str(trainer.run(loss_fn, callbacks))
 
-    def _candidates(self, pairs, seed: int = 0):
-        """One English candidate list per pair (its own English first) when the loss needs them."""
+    def candidates(self, pairs, seed: int = 0):
+        """One English candidate list per pair (its own English first) when the loss needs them, else None."""
         if not self.config.needs_candidates:
             return None
-        from .evaluation import translation_candidates
-
         return translation_candidates([en for en, _ in pairs], self.config.score_candidates, seed)
+
+    def dev_selection(self, dev, every: int, select: bool, max_pairs: int, device, loss_pairs: int = 32
+                      ) -> DevSelection:
+        """The dev selection callback of :meth:`fit`: ``max_pairs`` dev pairs of all languages, their candidate
+        pools built once, the dev loss of the first ``loss_pairs`` logged beside MRR@10."""
+        sample = random.Random(0).sample(dev, min(max_pairs, len(dev)))
+        loss_batch = sample[:loss_pairs]
+        loss_pools = self.candidates(loss_batch)
+
+        def diagnostics(model) -> dict:
+            with torch.no_grad():
+                loss, parts = self.loss(model, loss_batch, device, loss_pools)
+            return {"dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}}
+
+        pools = translation_candidates([en for en, _ in sample], 10)
+        return DevSelection(sample, pools, self.tokenizer, every, select, diagnostics)
+
+
+def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, dev_bitext=None,
+                    verbose: bool = True) -> str:
+    """Distil ``teacher`` into an OPTICAL student with ``recipe`` (resumes an interrupted run).
+
+    By default the student reads the shipped Chromium bitext of ``recipe.languages`` (mixed) and is selected on
+    their shipped dev split of ``recipe.dev_source`` (Kolibri: another source).
+    """
+    if bitext is None:
+        bitext = mixed_bitext(recipe.languages, "train")
+    if dev_bitext is None:
+        dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
+    distiller = OpticalDistiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose))
+    return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
+                         select_on_dev=recipe.select_on_dev)
 
 
 def check_disjoint(train, dev):
@@ -302,59 +280,3 @@ def check_disjoint(train, dev):
     if shared:
         raise ValueError(f"{shared} of {len(dev)} dev pairs share their English string with the training bitext; "
                          "choose a dev set from another split or source")
-
-
-class DevSelection:
-    """Scores the student on dev bitext during training and keeps the best checkpoint in ``out/best``."""
-
-    LOSS_PAIRS = 32
-
-    def __init__(self, trainer, dev, distiller, max_pairs: int = 256):
-        self.trainer, self.distiller = trainer, distiller
-        self.dev = random.Random(0).sample(dev, min(max_pairs, len(dev)))  # all languages of a mixed dev set
-        self.pools = distiller._candidates(self.dev)
-        self.log = trainer.out / "eval.jsonl"
-        self.best_dir = trainer.out / "best"
-        records = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
-        self.scored = {r["step"] for r in records}
-        best = max(records, key=lambda r: r["dev_mrr@10"], default=None)
-        self.best = (best["dev_mrr@10"], best["step"]) if best and self.best_dir.exists() else (-1.0, None)
-
-    def evaluate(self, step: int):
-        if step in self.scored:
-            return
-        from .evaluation import translation_retrieval_mrr
-
-        model, d = self.trainer.unwrapped(), self.distiller
-        n = self.LOSS_PAIRS  # the dev loss is logged for diagnosis; the selection uses MRR@10
-        with torch.no_grad():
-            loss, parts = d.loss(model, self.dev[:n], self.trainer.accelerator.device,
-                                 self.pools[:n] if self.pools else None)
-        mrr = translation_retrieval_mrr(model, d.tokenizer, self.dev, max_queries=len(self.dev))
-        if mrr > self.best[0]:
-            self.best = (mrr, step)
-            save_checkpoint(model, d.tokenizer, self.best_dir, {"step": step, "dev_mrr@10": mrr})
-        record = {"step": step, "dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()},
-                  "dev_mrr@10": mrr}
-        logger.info("eval %s", record)
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        self.scored.add(step)
-        model.train(self.trainer.dropout)
-
-    def restore_best(self):
-        """Make the best dev checkpoint the output (step 0 is the teacher)."""
-        mrr, step = self.best
-        self.trainer.metadata.update(selected_step=step, selected_dev_mrr=mrr)
-        if step != self.trainer.step:
-            from safetensors.torch import load_file
-
-            self.trainer.unwrapped().load_state_dict(load_file(self.best_dir / "model.safetensors"), strict=False)
-            logger.warning("step %d is the best on dev (MRR@10 %.3f); it is the output", step, mrr)
-        self.trainer.save_final()
-
-
-def _mean_pool(states, mask):
-    m = mask.unsqueeze(-1).float()
-    return (states * m).sum(1) / m.sum(1).clamp_min(1)

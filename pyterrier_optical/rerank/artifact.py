@@ -1,0 +1,70 @@
+"""``OpticalCheckpoint``: a reranker checkpoint folder as a PyTerrier artifact (``pt.Artifact.load(path)``,
+``build_package``/``from_url``, ``to_hf``/``from_hf``), and a factory of rerankers."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyterrier as pt
+
+from .checkpoint import (ARTIFACT_FIELDS, ARTIFACT_FORMAT, ARTIFACT_TYPE, LEGACY_METADATA_FILE, METADATA_FILE,
+                         is_checkpoint, read_metadata)
+from .reranker import OpticalReranker
+
+
+class OpticalCheckpoint(pt.Artifact):
+    """A reranker checkpoint folder (Hugging Face files + ``pt_meta.json``).
+
+    ``pt.Artifact.load(path)`` returns one (through the ``pyterrier.artifact`` entry point ``reranker.optical``);
+    ``.reranker(**kwargs)`` gives the :class:`OpticalReranker`; ``.to_hf(repo)`` / ``OpticalCheckpoint.from_hf(repo)``
+    share it through the Hugging Face hub as PyTerrier packages every artifact.
+    """
+
+    ARTIFACT_TYPE = ARTIFACT_TYPE
+    ARTIFACT_FORMAT = ARTIFACT_FORMAT
+    ARTIFACT_PACKAGE_HINT = "pyterrier-optical"
+
+    def __init__(self, path):
+        super().__init__(path)
+        meta_file = self.path / METADATA_FILE
+        if meta_file.is_file():
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            found = (meta.get("type"), meta.get("format"))
+            if found != (ARTIFACT_TYPE, ARTIFACT_FORMAT):
+                raise ValueError(f"{self.path} is a {found[0]}.{found[1]} artifact, not a "
+                                 f"{ARTIFACT_TYPE}.{ARTIFACT_FORMAT} checkpoint")
+
+    def __repr__(self):
+        return f"OpticalCheckpoint({str(self.path)!r})"
+
+    def built(self) -> bool:
+        return is_checkpoint(self.path)
+
+    def metadata(self) -> dict:
+        """The checkpoint's own fields (role, base model, recipe, languages, ...)."""
+        return read_metadata(self.path)
+
+    def reranker(self, **kwargs) -> OpticalReranker:
+        """An :class:`OpticalReranker` over this checkpoint (``kwargs`` go to its constructor)."""
+        if not self.built():
+            raise FileNotFoundError(f"{self.path} holds no finished reranker checkpoint (no {METADATA_FILE})")
+        return OpticalReranker(str(self.path), **kwargs)
+
+    def _package_files(self):
+        """The checkpoint's own files (a training run's state beside them is not part of it); a folder of the first
+        layout gets its ``pt_meta.json`` made from ``optical.json``."""
+        for file in sorted(Path(self.path).iterdir()):
+            if file.is_file() and file.name != LEGACY_METADATA_FILE and not file.name.startswith("."):
+                yield file.name, str(file)
+        if not (self.path / METADATA_FILE).is_file():
+            meta = {**ARTIFACT_FIELDS, **self.metadata()}
+            yield METADATA_FILE, io.BytesIO(json.dumps(meta, indent=2, ensure_ascii=False).encode())
+
+
+def legacy_metadata_adapter(path, directory_listing) -> dict | None:
+    """``pyterrier.artifact.metadata_adapter``: a checkpoint folder of the first layout (``optical.json``, no
+    ``pt_meta.json``) is a ``reranker.optical`` artifact too."""
+    if LEGACY_METADATA_FILE in directory_listing and METADATA_FILE not in directory_listing:
+        return dict(ARTIFACT_FIELDS)
+    return None

@@ -1,0 +1,83 @@
+"""The one scoring core of every model here: pair encoding, length-sorted batches, the relevance logit and mean
+pooling. Rerankers, teacher training, distillation and dev evaluation all go through it (ranking a scored frame is
+``util.frames.ranked``)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyterrier as pt
+
+logger = logging.getLogger(__name__)
+
+
+def clean_texts(values) -> list:
+    """Texts as ``str``; NaN, None and other non-strings become ``""``."""
+    return [v if isinstance(v, str) else "" for v in values]
+
+
+def model_max_length(model, tokenizer, requested: int) -> int:
+    """``requested`` capped by the model's position embeddings and the tokenizer's limit."""
+    limits = [requested, getattr(model.config, "max_position_embeddings", requested)]
+    if 0 < getattr(tokenizer, "model_max_length", 0) < 10**6:
+        limits.append(tokenizer.model_max_length)
+    return min(limits)
+
+
+def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwargs):
+    """Tokenise (query, text) pairs to at most ``max_length`` tokens, truncating the text, never the query
+    (a query longer than half of ``max_length`` is shortened to that half, with a warning)."""
+    unique = list(dict.fromkeys(queries))
+    limit = max_length // 2
+    offsets = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    shortened = {q: q[:spans[limit][0]] for q, spans in zip(unique, offsets) if len(spans) > limit}
+    if shortened:
+        logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened", len(shortened), limit)
+        queries = [shortened.get(q, q) for q in queries]
+    return tokenizer(queries, texts, truncation="only_second", max_length=max_length, **kwargs)
+
+
+def relevance_logits(model, batch):
+    """The relevance logit of each row of a tokenised ``batch`` (the last output unit of the head)."""
+    return model(**batch).logits[:, -1]
+
+
+def sorted_batches(lengths, batch_size: int) -> list:
+    """Index arrays of at most ``batch_size`` items, longest first, so that each batch pads to similar lengths."""
+    order = np.argsort(np.asarray(lengths), kind="stable")[::-1]
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def score_pairs(model, tokenizer, queries, texts, max_length: int, batch_size: int, verbose: bool = False,
+                desc: str = "scoring") -> np.ndarray:
+    """Relevance logits of ``(queries[i], texts[i])`` pairs as float32, in input order, scored in token-length-sorted
+    batches without gradients on the model's device; ``max_length`` is capped by what the model can read."""
+    import torch
+
+    queries, texts = clean_texts(queries), clean_texts(texts)
+    if len(queries) != len(texts):
+        raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
+    scores = np.zeros(len(texts), dtype=np.float32)
+    if not texts:
+        return scores
+    device = next(model.parameters()).device
+    encoded = encode_pairs(tokenizer, queries, texts, model_max_length(model, tokenizer, max_length))
+    rows = [{key: encoded[key][i] for key in encoded} for i in range(len(texts))]
+    batches = sorted_batches([len(r["input_ids"]) for r in rows], batch_size)
+    if verbose:
+        batches = pt.tqdm(batches, desc=desc, unit="batch")
+    with torch.inference_mode():
+        for batch in batches:
+            padded = tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
+            scores[batch] = relevance_logits(model, padded.to(device)).float().cpu().numpy()
+    return scores
+
+
+def mean_pool(states, mask, normalise: bool = True):
+    """Mean of the token ``states`` (B, n, d) where ``mask`` (B, n) is set; L2-normalised unless ``normalise`` is
+    False."""
+    import torch
+
+    m = mask.unsqueeze(-1).to(states.dtype)
+    pooled = (states * m).sum(1) / m.sum(1).clamp_min(1)
+    return torch.nn.functional.normalize(pooled, dim=-1) if normalise else pooled

@@ -1,0 +1,154 @@
+"""Every training setting as data: the optimisation (:class:`TrainingConfig`), the distillation
+(:class:`DistillConfig`), and the recipes that combine them (:class:`TeacherRecipe`, :class:`StudentRecipe`).
+
+The embedded rerankers' recipes (:data:`TEACHER`, :data:`CODESWITCH_TEACHER`, :data:`STUDENT`) are the one source of
+truth: the embedded builds, ``optical train-teacher`` and ``optical distill`` (whose flags are these fields, with
+these defaults), ``OpticalDistiller()`` and the demo all read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..data.bitext import CHROMIUM_LANGUAGES
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Optimisation settings.
+
+    Args:
+        steps: optimizer steps.
+        batch_size: training examples per step (over all processes).
+        lr: learning rate of the encoder.
+        head_lr: learning rate of the new parts (classification head); None: ``lr``.
+        warmup: fraction of the steps with a linear warm-up, followed by linear decay.
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient clipping.
+        checkpoint_every: steps between checkpoints.
+        seed: seeds shuffling and initialisation.
+        device: torch device for a single process (None: CUDA when available).
+        verbose: progress bar with the loss.
+    """
+
+    steps: int = 200
+    batch_size: int = 8
+    lr: float = 3e-5
+    head_lr: float | None = 3e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 50
+    seed: int = 42
+    device: str | None = None
+    verbose: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """What is aligned, and how.
+
+    Args:
+        align_layer: ``"embeddings"`` (0), a layer number 1..L, or ``"last"``.
+        freeze_upper: train only the layers up to ``align_layer`` (the head and upper layers stay the teacher's).
+        freeze_embeddings: keep the word embeddings fixed.
+        epsilon: entropic regularisation of the transport, relative to the cost spread when ``normalise_cost``.
+        normalise_cost: divide each problem's costs by their maximum, so ``epsilon`` is relative.
+        sinkhorn_iter: maximum Sinkhorn iterations per batch; ``sinkhorn_tol``: their stopping tolerance. On real
+            token states (layer 6, epsilon 0.05 relative) 30 iterations give a transport cost within 0.1% of 200
+            iterations' at a seventh of the time; the envelope gradient needs no more.
+        max_length: tokens per sentence.
+        english_weight: weight of a term keeping the student's states of the English sentence on the teacher's
+            (the student also reads the English side of a query-document pair). 0 turns it off.
+        pooled_weight: weight of a mean-pooled-vector MSE between teacher (English) and student (other). 0: off.
+        ot_weight: weight of the OT term (0 gives the no-OT control).
+        score_weight: weight of score distillation: over a list of English candidates per pair (its own English
+            sentence and BM25 neighbours of it, so still bitext only), the student's scores for the
+            other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off
+            (OT alone, as in the paper; measured worse here, see the README's ablation).
+        score_candidates: candidates per pair for score distillation.
+        score_temperature: softmax temperature of score distillation.
+        pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
+            ``[CLS] english [SEP] d [SEP]``, the student ``[CLS] other [SEP] d [SEP]``, ``d`` an English BM25
+            neighbour of the pair's English sentence. False: each sentence is encoded alone.
+    """
+
+    align_layer: int | str = 6
+    freeze_upper: bool = True
+    freeze_embeddings: bool = True
+    epsilon: float = 0.05
+    normalise_cost: bool = True
+    sinkhorn_iter: int = 30
+    sinkhorn_tol: float = 1e-3
+    max_length: int = 64
+    english_weight: float = 0.0
+    pooled_weight: float = 0.0
+    ot_weight: float = 1.0
+    score_weight: float = 1.0
+    score_candidates: int = 8
+    score_temperature: float = 1.0
+    pair_context: bool = False
+
+    @property
+    def needs_candidates(self) -> bool:
+        return bool(self.score_weight) or self.pair_context
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """How a teacher cross-encoder is trained on English (query, positive, negatives) examples.
+
+    Args:
+        training: the optimisation.
+        base_model: backbone or checkpoint to start from.
+        max_length: tokens per (query, document) pair.
+        negatives: negatives per example in the softmax.
+        freeze_embeddings: keep the word embeddings fixed (faster; they cover languages the task never shows).
+        codeswitch: code-switch the training queries at this ratio (None: off), the code-switched baseline.
+        codeswitch_languages: the languages switched into (several: one drawn per word).
+        codeswitch_fields: what is switched: ``query`` and/or ``documents``.
+    """
+
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    base_model: str = "multilingual-e5-small"
+    max_length: int = 64
+    negatives: int = 7
+    freeze_embeddings: bool = True
+    codeswitch: float | None = None
+    codeswitch_languages: tuple = CHROMIUM_LANGUAGES
+    codeswitch_fields: tuple = ("query",)
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    """How a teacher is distilled into an OPTICAL student on bitext.
+
+    Args:
+        distillation: what is aligned, and how.
+        training: the optimisation.
+        languages: the shipped bitext languages the student reads (their training bitext mixed).
+        dev_source: the shipped dev split used for checkpoint selection (``kolibri``: another source than the
+            training bitext).
+        eval_every: steps between dev evaluations.
+        select_on_dev: the output is the best dev checkpoint (the teacher when none beats it); False: the last.
+    """
+
+    distillation: DistillConfig = field(default_factory=DistillConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    languages: tuple = CHROMIUM_LANGUAGES
+    dev_source: str = "kolibri"
+    eval_every: int = 25
+    select_on_dev: bool = True
+
+
+# the embedded rerankers' recipes, as measured in the README
+TEACHER = TeacherRecipe(TrainingConfig(steps=160, batch_size=8, lr=3e-5, head_lr=3e-4, checkpoint_every=40))
+CODESWITCH_TEACHER = TeacherRecipe(TEACHER.training, codeswitch=0.5)
+STUDENT = StudentRecipe(DistillConfig(align_layer=6, score_weight=1.0, score_candidates=8),
+                        TrainingConfig(steps=100, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=25))

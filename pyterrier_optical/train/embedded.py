@@ -1,0 +1,93 @@
+"""The embedded rerankers: built once from the shipped data into the user cache, with the recipes of
+:mod:`~pyterrier_optical.train.config`, so that ``OpticalReranker()`` needs no download.
+
+``optical-teacher`` is trained on the offline English task (:func:`~.teacher.english_task`) over the English side of
+the shipped training split, from the embedded multilingual-e5-small; ``optical-student`` (the default reranker) is
+that teacher distilled on the shipped bitext. The code-switch pair does the same from a teacher trained on
+code-switched queries. Building takes minutes on a CPU, once; an interrupted build resumes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..rerank.checkpoint import is_checkpoint, provide_embedded
+from ..util.io import optical_home
+from .config import CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe
+from .distill import distill_student
+from .teacher import offline_teacher_examples, train_teacher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """An embedded reranker: its cache folder, its recipe, the embedded teacher a student starts from, and the
+    build time measured on 2 CPU cores (minutes, fp32; see the README)."""
+
+    folder: str
+    recipe: TeacherRecipe | StudentRecipe
+    description: str
+    minutes: int
+    teacher: str | None = None
+
+
+EMBEDDED = {
+    "optical-student": EmbeddedModel("student-e5-small-v1", STUDENT, "the OPTICAL student (the default reranker)",
+                                     14, teacher="optical-teacher"),
+    "optical-teacher": EmbeddedModel("teacher-e5-small-v1", TEACHER, "the English teacher cross-encoder", 11),
+    "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v1", CODESWITCH_TEACHER,
+                                                "the teacher trained on code-switched queries (p = 0.5)", 10),
+    "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v1", STUDENT,
+                                                "the OPTICAL student of the code-switch teacher", 12,
+                                                teacher="optical-codeswitch-teacher"),
+}
+
+
+def embedded_model(name: str) -> EmbeddedModel:
+    """The :class:`EmbeddedModel` called ``name``; a ValueError lists the known names otherwise."""
+    try:
+        return EMBEDDED[name]
+    except KeyError:
+        raise ValueError(f"unknown embedded reranker {name!r}; known: {', '.join(EMBEDDED)}") from None
+
+
+def embedded_folder(name: str) -> Path:
+    """Where the embedded reranker ``name`` is (or will be) cached."""
+    return optical_home() / "rerankers" / embedded_model(name).folder
+
+
+def build_order(names) -> list:
+    """``names`` with the teachers their students need first, each once, in build order."""
+    order = []
+    for name in names:
+        teacher = embedded_model(name).teacher
+        for needed in ([teacher] if teacher else []) + [name]:
+            if needed not in order:
+                order.append(needed)
+    return order
+
+
+def remaining_minutes(name: str) -> int:
+    """Roughly how long ``name`` and the unbuilt teacher it needs take to build here."""
+    return sum(embedded_model(n).minutes for n in build_order([name]) if not is_checkpoint(embedded_folder(n)))
+
+
+def embedded_path(name: str, verbose: bool = True) -> Path:
+    """The folder of the embedded reranker ``name``, built from the shipped data on first use (its teacher first)."""
+    model = embedded_model(name)
+    path = embedded_folder(name)
+    if is_checkpoint(path):
+        return path
+    logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
+                   "`optical build` does it ahead of time", name, model.description, path, remaining_minutes(name))
+    if isinstance(model.recipe, TeacherRecipe):
+        recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
+        train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
+    else:
+        distill_student(embedded_path(model.teacher, verbose), path, model.recipe, verbose=verbose)
+    return path
+
+
+provide_embedded(embedded_path)
