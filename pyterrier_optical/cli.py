@@ -65,7 +65,7 @@ def add_recipe_arguments(parser, recipe, title: str):
     helps = {k: v for cls in classes for k, v in field_help(cls).items()}
     for path, f, default in recipe_fields(recipe):
         flag = "--" + f.name.replace("_", "-")
-        text = f"{helps.get(f.name, '')} (default: {default})".replace("%", "%%")
+        text = f"{helps.get(f.name, '').replace('``', '')} (default: {default})".replace("%", "%%")
         kwargs = dict(dest="recipe:" + ".".join(path), default=argparse.SUPPRESS, help=text)
         if f.type == "bool":
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)

@@ -139,3 +139,27 @@ def test_default_teacher_build_path(e5_backbone, tmp_path):
     reranker = OpticalReranker(out, verbose=False)
     assert reranker.metadata_["role"] == "teacher" and reranker.metadata_["languages"] == ["en"]
     assert reranker.metadata_["max_length"] == 64
+
+
+def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, examples, tmp_path):
+    """A pinned effectiveness figure of a real small run: the tiny teacher, 400 steps on the English task of 400 sw
+    train sentences, ranks held-out dev sentences (shortened into queries, each among itself and 9 BM25 neighbours)
+    at MRR@10 .375 against .28 untrained (measured on 2 CPU cores; seeded)."""
+    import random
+
+    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.train.selection import translation_candidates, translation_retrieval_mrr
+    from pyterrier_optical.train.teacher import shorten
+
+    tok = tiny[1]
+    model = build_tiny_cross_encoder(tok, seed=0)
+    dev = [en for en, _ in load_bitext("sw", "dev")[:100]]
+    rng = random.Random(1)
+    queries, pools = [shorten(s, rng) for s in dev], translation_candidates(dev, 10)
+    before = translation_retrieval_mrr(model, tok, queries, pools)
+    trained = TeacherRecipe(config(steps=400, batch_size=8, lr=1e-3, head_lr=1e-2, checkpoint_every=1000),
+                            max_length=64, negatives=3)
+    out = train_teacher(examples, tmp_path / "t", trained, model, tok)
+    after = translation_retrieval_mrr(*load_cross_encoder(out)[:2], queries, pools)
+    assert before == pytest.approx(0.28, abs=0.03)
+    assert after == pytest.approx(0.375, abs=0.03) and after - before > 0.05

@@ -60,9 +60,10 @@ class DistillConfig:
         freeze_embeddings: keep the word embeddings fixed.
         epsilon: entropic regularisation of the transport, relative to the cost spread when ``normalise_cost``.
         normalise_cost: divide each problem's costs by their maximum, so ``epsilon`` is relative.
-        sinkhorn_iter: maximum Sinkhorn iterations per batch; ``sinkhorn_tol``: their stopping tolerance. On real
-            token states (layer 6, epsilon 0.05 relative) 30 iterations give a transport cost within 0.1% of 200
-            iterations' at a seventh of the time; the envelope gradient needs no more.
+        sinkhorn_iter: maximum Sinkhorn iterations per batch. On real token states (layer 6, epsilon 0.05
+            relative) 30 iterations give a transport cost within 0.1% of 200 iterations' at a seventh of the time;
+            the envelope gradient needs no more.
+        sinkhorn_tol: the Sinkhorn stopping tolerance (marginal error).
         max_length: tokens per sentence.
         english_weight: weight of a term keeping the student's states of the English sentence on the teacher's
             (the student also reads the English side of a query-document pair). 0 turns it off.
