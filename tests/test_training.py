@@ -83,7 +83,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_model_dir, examples, t
     monkeypatch.setattr(teacher, "listwise_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train_teacher(examples, tmp_path / "b", recipe(), build_tiny_cross_encoder(tok, 1), tok)
-    state = torch.load(tmp_path / "b" / "state" / "trainer.pt", weights_only=False)
+    state = torch.load(tmp_path / "b" / "state" / "trainer.pt", weights_only=True)
     assert state["step"] == 4
     monkeypatch.setattr(teacher, "listwise_loss", real)
     # resumed from another initialisation: only the saved state can make it equal the straight run
@@ -106,7 +106,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path):
 
     with pytest.raises(FloatingPointError, match=r"at step 5; stopped, the last good checkpoint is .*state"):
         trainer.run(loss_fn)
-    assert torch.load(tmp_path / "n" / "state" / "trainer.pt", weights_only=False)["step"] == 4
+    assert torch.load(tmp_path / "n" / "state" / "trainer.pt", weights_only=True)["step"] == 4
 
 
 def test_read_examples_groups_negatives(tmp_path):

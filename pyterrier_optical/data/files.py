@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class BadRecordError(ValueError):
@@ -17,7 +18,7 @@ class BadRecordError(ValueError):
 
 
 def read_lines(path, on_error: str = "raise", skipped: list | None = None):
-    """``(line_number, text)`` for each line of a UTF-8 file.
+    """``(line_number, text)`` for each line of a UTF-8 file (a byte-order mark at its start is dropped).
 
     A line with invalid UTF-8 raises :class:`BadRecordError`, or with ``on_error="skip"`` is logged, its number
     appended to ``skipped``, and passed over.
@@ -29,6 +30,8 @@ def read_lines(path, on_error: str = "raise", skipped: list | None = None):
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM):]
             try:
                 yield number, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as e:

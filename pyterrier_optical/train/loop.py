@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -116,7 +117,11 @@ class Trainer:
             return
         from safetensors.torch import load_file
 
-        state = torch.load(file, map_location="cpu", weights_only=False)
+        try:  # tensors, numbers and strings only: a state folder from elsewhere cannot run code when loaded
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise ValueError(f"{file} holds more than tensors and plain values ({str(e).splitlines()[0]}); it was not "
+                             f"loaded. Delete {self.state_dir} to start over") from None
         weights = load_file(self.state_dir / "model.safetensors")
         self.unwrapped().load_state_dict(weights, strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
