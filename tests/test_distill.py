@@ -82,14 +82,17 @@ def test_two_processes_with_torchrun(tiny_model_dir, bitext, tmp_path):
 
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("".join(f"{en}\t{x}\n" for en, x in bitext), encoding="utf-8")
+    from pyterrier_optical.util.device import auto_precision
+
+    precision = auto_precision("cpu")  # bf16 where the CPU has bf16 units: the setting survives the launch
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "pyterrier_optical.cli", "distill", "--teacher",
            str(tiny_model_dir), "--bitext", str(pairs), "--out", str(tmp_path / "ddp"), "--steps", "3",
-           "--batch-size", "8", "--align-layer", "2", "--device", "cpu", "--quiet"]
+           "--batch-size", "8", "--align-layer", "2", "--device", "cpu", "--quiet", "--precision", precision]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((tmp_path / "ddp" / "pt_meta.json").read_text())
-    assert meta["processes"] == 2 and meta["steps"] == 3
+    assert meta["processes"] == 2 and meta["steps"] == 3 and meta["precision"] == precision
     assert len(OpticalReranker(str(tmp_path / "ddp"), verbose=False).score(["a"], ["b"])) == 1
 
 

@@ -108,3 +108,12 @@ def test_pipeline_with_experiment(tiny_reranker):
     first = pt.Transformer.from_df(frame().drop(columns=["extra"]).assign(score=[3.0, 2, 1, 2, 1]))
     res = pt.Experiment([first, first >> tiny_reranker], topics, qrels, [nDCG @ 10, RR @ 10], names=["first", "rr"])
     assert list(res["name"]) == ["first", "rr"] and res["RR@10"].between(0, 1).all()
+
+
+def test_parallel_reranking_gives_the_same_scores(tiny_reranker):
+    """PyTerrier's .parallel() (joblib, 2 processes) scores each query where it lands: same scores, same ranks."""
+    f = pd.DataFrame({"qid": [f"q{i // 3}" for i in range(12)], "query": ["privacy settings"] * 6 + ["mipangilio"] * 6,
+                      "docno": [f"d{i}" for i in range(12)], "text": [f"text number {i} privacy" for i in range(12)]})
+    merged = tiny_reranker(f).merge(tiny_reranker.parallel(2)(f), on=["qid", "docno"])
+    assert len(merged) == 12 and (merged["rank_x"] == merged["rank_y"]).all()
+    np.testing.assert_allclose(merged["score_x"], merged["score_y"], atol=1e-6)

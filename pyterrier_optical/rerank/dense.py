@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..util.device import infer_device
+from ..util.device import autocast, infer_device, resolve_precision
 from ..util.frames import ranked
 from .backbones import E5_SMALL, resolve_model_path
-from .scoring import clean_texts, mean_pool, model_max_length, sorted_batches
+from .scoring import check_positive_int, clean_texts, mean_pool, model_max_length, sorted_batches
 
 
 class DenseReranker(pt.Transformer):
@@ -22,6 +22,8 @@ class DenseReranker(pt.Transformer):
         query_prefix, doc_prefix: the prefixes the model was trained with (``"query: "``, ``"passage: "`` for e5).
         text_field, query_field: the columns read.
         verbose: progress bar over the batches.
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"``, as for ``OpticalReranker``; embeddings are pooled
+            and returned in float32.
 
     Document embeddings are kept in memory, so documents seen before are not encoded again.
     """
@@ -30,12 +32,14 @@ class DenseReranker(pt.Transformer):
 
     def __init__(self, model: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
                  query_prefix: str = "query: ", doc_prefix: str = "passage: ", text_field: str = "text",
-                 query_field: str = "query", verbose: bool = False):
+                 query_field: str = "query", verbose: bool = False, precision: str = "auto"):
         from transformers import AutoModel, AutoTokenizer
 
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("max_length", max_length)
+        self.precision_ = resolve_precision(precision, infer_device(device))
         self.model, self.batch_size, self.device, self.max_length = model, batch_size, device, max_length
+        self.precision = precision
         self.query_prefix, self.doc_prefix = query_prefix, doc_prefix
         self.text_field, self.query_field, self.verbose = text_field, query_field, verbose
         path = resolve_model_path(model)
@@ -57,11 +61,12 @@ class DenseReranker(pt.Transformer):
         batches = sorted_batches([len(t) for t in texts], self.batch_size)
         if self.verbose:
             batches = pt.tqdm(batches, desc="Dense", unit="batch")
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision_, self.device_):
             for batch in batches:
                 enc = self.tokenizer_([texts[i] for i in batch], padding=True, truncation=True,
                                       max_length=self.max_length_, return_tensors="pt").to(self.device_)
-                out[batch] = mean_pool(self.model_(**enc).last_hidden_state, enc["attention_mask"]).float().cpu()
+                states = self.model_(**enc).last_hidden_state.float()
+                out[batch] = mean_pool(states, enc["attention_mask"]).cpu()
         return out
 
     def score(self, queries, texts) -> np.ndarray:

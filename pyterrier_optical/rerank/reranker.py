@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..util.device import infer_device
+from ..util.device import infer_device, resolve_precision
 from ..util.frames import ranked
 from .checkpoint import DEFAULT_MODEL, load_cross_encoder, write_checkpoint
-from .scoring import model_max_length, score_pairs
+from .scoring import check_positive_int, model_max_length, score_pairs
 
 
 class OpticalReranker(pt.Transformer):
@@ -27,16 +27,17 @@ class OpticalReranker(pt.Transformer):
             query (a query longer than half of ``max_length`` is shortened to that half, with a warning).
         verbose: show a progress bar over the batches.
         tokenizer: the tokenizer of a loaded ``model``.
+        precision: ``"auto"`` (bf16 where the CPU or GPU has bf16 units, fp16 on a GPU without, else fp32), ``"fp32"``,
+            ``"bf16"`` or ``"fp16"``; asking for one the hardware lacks is an error. Scores are float32 either way.
     """
 
     schematic = {"label": "OPTICAL"}
 
     def __init__(self, model=DEFAULT_MODEL, batch_size: int = 32, text_field: str = "text", query_field: str = "query",
-                 device=None, max_length: int = 256, verbose: bool = True, tokenizer=None):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_length < 8:
-            raise ValueError(f"max_length must be >= 8, got {max_length}")
+                 device=None, max_length: int = 256, verbose: bool = True, tokenizer=None, precision: str = "auto"):
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("max_length", max_length, 8)
+        self.precision_ = resolve_precision(precision, infer_device(device))
         self.model = model
         self.batch_size = batch_size
         self.text_field = text_field
@@ -45,6 +46,7 @@ class OpticalReranker(pt.Transformer):
         self.max_length = max_length
         self.verbose = verbose
         self.tokenizer = tokenizer
+        self.precision = precision
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             self.model_, self.tokenizer_, self.metadata_ = load_cross_encoder(model, device, verbose)
         else:
@@ -78,8 +80,10 @@ class OpticalReranker(pt.Transformer):
 
     def score(self, queries, texts, batch_size: int | None = None) -> np.ndarray:
         """Relevance logits of ``(queries[i], texts[i])`` pairs, float32; order follows the input."""
+        if batch_size is not None:
+            check_positive_int("batch_size", batch_size)
         return score_pairs(self.model_, self.tokenizer_, queries, texts, self.max_length_,
-                           batch_size or self.batch_size, self.verbose, "OPTICAL")
+                           batch_size or self.batch_size, self.verbose, "OPTICAL", self.precision_)
 
     def rank(self, query: str, documents, top_k: int | None = None, return_documents: bool = False) -> list:
         """Documents sorted by score: ``[{"corpus_id", "score"[, "text"]}]``, like sentence-transformers."""

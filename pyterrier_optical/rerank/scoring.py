@@ -8,12 +8,21 @@ import logging
 import numpy as np
 import pyterrier as pt
 
+from ..util.device import autocast
+
 logger = logging.getLogger(__name__)
 
 
 def clean_texts(values) -> list:
     """Texts as ``str``; NaN, None and other non-strings become ``""``."""
     return [v if isinstance(v, str) else "" for v in values]
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` when it is an int of at least ``minimum``; a ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def model_max_length(model, tokenizer, requested: int) -> int:
@@ -49,9 +58,13 @@ def sorted_batches(lengths, batch_size: int) -> list:
 
 
 def score_pairs(model, tokenizer, queries, texts, max_length: int, batch_size: int, verbose: bool = False,
-                desc: str = "scoring") -> np.ndarray:
+                desc: str = "scoring", precision: str = "fp32") -> np.ndarray:
     """Relevance logits of ``(queries[i], texts[i])`` pairs as float32, in input order, scored in token-length-sorted
-    batches without gradients on the model's device; ``max_length`` is capped by what the model can read."""
+    batches without gradients on the model's device; ``max_length`` is capped by what the model can read.
+
+    ``precision`` is a concrete one (see :func:`~pyterrier_optical.util.device.resolve_precision`): under bf16 or
+    fp16 the forward passes run in autocast, one context for all batches (the weights do not change while scoring,
+    so their reduced copies are made once per call)."""
     import torch
 
     queries, texts = clean_texts(queries), clean_texts(texts)
@@ -66,7 +79,7 @@ def score_pairs(model, tokenizer, queries, texts, max_length: int, batch_size: i
     batches = sorted_batches([len(r["input_ids"]) for r in rows], batch_size)
     if verbose:
         batches = pt.tqdm(batches, desc=desc, unit="batch")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(precision, device):
         for batch in batches:
             padded = tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
             scores[batch] = relevance_logits(model, padded.to(device)).float().cpu().numpy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..data.bitext import CHROMIUM_LANGUAGES
+from ..util.device import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class TrainingConfig:
         checkpoint_every: steps between checkpoints.
         seed: seeds shuffling and initialisation.
         device: torch device for a single process (None: CUDA when available).
+        precision: ``fp32``, ``bf16``, ``fp16`` (loss scaling; GPUs) or ``auto`` (bf16 where the hardware has it,
+            fp16 on a GPU without, fp32 elsewhere); autocast is entered per step, the OT, the softmaxes and the
+            optimizer stay in float32.
         verbose: progress bar with the loss.
     """
 
@@ -40,6 +44,7 @@ class TrainingConfig:
     checkpoint_every: int = 50
     seed: int = 42
     device: str | None = None
+    precision: str = "fp32"
     verbose: bool = True
 
     def __post_init__(self):
@@ -48,6 +53,8 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True)

@@ -155,14 +155,14 @@ class OpticalDistiller:
             parts.update(ot=ot_loss.item(), plan_entropy=entropy.mean().item(),
                          sinkhorn_error=transport.marginal_error)
         if c.pooled_weight:
-            pooled = torch.nn.functional.mse_loss(mean_pool(s_states, s_mask, normalise=False),
-                                                  mean_pool(t_states, t_mask, normalise=False))
+            pooled = torch.nn.functional.mse_loss(mean_pool(s_states.float(), s_mask, normalise=False),
+                                                  mean_pool(t_states.float(), t_mask, normalise=False))
             total = total + c.pooled_weight * pooled
             parts["pooled"] = pooled.item()
         if c.english_weight:
             s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device, context)
             mask = t_mask.unsqueeze(-1).float()
-            drift = (((s_en - t_states) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
+            drift = (((s_en.float() - t_states.float()) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
             total = total + c.english_weight * drift
             parts["english"] = drift.item()
         if c.score_weight:
@@ -184,7 +184,7 @@ class OpticalDistiller:
         def logits(model, queries):
             enc = encode_pairs(self.tokenizer, [q for q in queries for _ in range(n)], docs, length, padding=True,
                                return_tensors="pt").to(device)
-            return relevance_logits(model, enc).view(len(queries), n) / c.score_temperature
+            return relevance_logits(model, enc).float().view(len(queries), n) / c.score_temperature
 
         with torch.no_grad():
             target = torch.log_softmax(logits(self.teacher, english), -1)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..rerank.checkpoint import write_checkpoint
+from ..util.device import autocast, resolve_precision
 from ..util.io import write_folder_atomically
 from .config import TrainingConfig
 
@@ -92,6 +93,10 @@ class Trainer:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min((s + 1) / warm, max(0.0, (config.steps - s) / max(1, config.steps - warm))))
         self.model, self.optimizer, self.schedule = self.accelerator.prepare(model, optimizer, schedule)
+        self.precision = resolve_precision(config.precision, self.accelerator.device)
+        self.metadata["precision"] = self.precision
+        # fp16 needs loss scaling against underflowing gradients; bf16 has fp32's range and needs none
+        self.scaler = torch.amp.GradScaler(self.accelerator.device.type) if self.precision == "fp16" else None
         self.step = 0
         self.losses = []
         self._resume()
@@ -130,6 +135,10 @@ class Trainer:
         random.setstate(state["python_rng"])
         self.step, self.losses = state["step"], state["losses"]
         logger.info("resumed %s at step %d", self.out, self.step)
+        saved = state.get("precision", "fp32")
+        if saved != self.precision:
+            logger.warning("%s was saved at precision %s; it goes on at %s from step %d", self.out, saved,
+                           self.precision, self.step)
 
     def save_state(self):
         """Write the resumable state atomically (main process only)."""
@@ -141,7 +150,8 @@ class Trainer:
             self.unwrapped().save_pretrained(folder)
             torch.save({"step": self.step, "losses": self.losses, "optimizer": self.optimizer.state_dict(),
                         "schedule": self.schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                        "python_rng": random.getstate(), "config": asdict(self.config)}, folder / TRAINER_FILE)
+                        "python_rng": random.getstate(), "config": asdict(self.config),
+                        "precision": self.precision}, folder / TRAINER_FILE)
 
         write_folder_atomically(self.state_dir, write)
 
@@ -165,14 +175,22 @@ class Trainer:
             while self.step < config.steps:
                 for callback in callbacks:
                     callback.before_step(self, self.step)
-                loss = loss_fn(self.step, self.rank, self.world)
+                with autocast(self.precision, self.accelerator.device):  # per step: no cast cache outlives it
+                    loss = loss_fn(self.step, self.rank, self.world).float()
                 if not torch.isfinite(loss):
                     kept = f"the last good checkpoint is {self.state_dir}" if self.state_dir.exists() else \
                         "no checkpoint was written yet"
-                    raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; stopped, {kept}")
-                self.accelerator.backward(loss)
+                    raise FloatingPointError(f"loss is {loss.item()} at step {self.step} ({self.precision}); "
+                                             f"stopped, {kept}")
+                self.accelerator.backward(self.scaler.scale(loss) if self.scaler else loss)
+                if self.scaler:
+                    self.scaler.unscale_(self.optimizer)
                 self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-                self.optimizer.step()
+                if self.scaler:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
                 self.schedule.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.losses.append(float(loss.detach()))

@@ -132,7 +132,17 @@ def ot_alignment_loss(teacher_states: torch.Tensor, student_states: torch.Tensor
     ``normalise_cost`` divides each problem's cosine costs by their largest real value (detached), so ``epsilon`` is
     relative to the cost spread. Returns ``(loss, transport, entropy)``; empty problems count as zero. Non-convergence
     is not warned about here: ``transport.marginal_error`` says how far the plan is from its marginals.
+
+    The costs and the Sinkhorn iterations run in float32 even inside an autocast region (states of a bf16 or fp16
+    forward are cast up first).
     """
+    with torch.autocast(teacher_states.device.type, enabled=False):
+        return _ot_alignment_loss(teacher_states.float(), student_states.float(), teacher_mask, student_mask, epsilon,
+                                  normalise_cost, max_iter, tol, grad, teacher_weights, student_weights)
+
+
+def _ot_alignment_loss(teacher_states, student_states, teacher_mask, student_mask, epsilon, normalise_cost, max_iter,
+                       tol, grad, teacher_weights, student_weights):
     cost = cosine_cost(teacher_states, student_states)
     a = mask_marginals(teacher_mask, teacher_weights)
     b = mask_marginals(student_mask, student_weights)

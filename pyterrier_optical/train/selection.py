@@ -12,6 +12,7 @@ import numpy as np
 from ..rerank.checkpoint import is_checkpoint, write_checkpoint
 from ..rerank.scoring import score_pairs
 from ..retrieve.bm25 import neighbours
+from ..util.device import autocast
 from .loop import Callback
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,10 @@ def pool_mrr(score, queries: list, pools: list) -> float:
 
 
 def translation_retrieval_mrr(model, tokenizer, queries: list, pools: list, max_length: int = 256,
-                              batch_size: int = 64) -> float:
+                              batch_size: int = 64, precision: str = "fp32") -> float:
     """MRR@10 of a cross-encoder ranking each query's translation (the first of its pool) among the pool."""
     def score(q, t):
-        return score_pairs(model, tokenizer, q, t, max_length, batch_size)
+        return score_pairs(model, tokenizer, q, t, max_length, batch_size, precision=precision)
 
     return pool_mrr(score, queries, pools)
 
@@ -108,8 +109,10 @@ class DevSelection(Callback):
         model = trainer.unwrapped()
         training = model.training
         model.eval()
-        record = {"step": step, **(self.diagnostics(model) if self.diagnostics else {})}
-        record[MAIN_METRIC] = translation_retrieval_mrr(model, self.tokenizer, self.queries, self.pools)
+        with autocast(trainer.precision, trainer.accelerator.device):
+            record = {"step": step, **(self.diagnostics(model) if self.diagnostics else {})}
+        record[MAIN_METRIC] = translation_retrieval_mrr(model, self.tokenizer, self.queries, self.pools,
+                                                        precision=trainer.precision)
         model.train(training)
         if record[MAIN_METRIC] > self.best[0]:
             self.best = (record[MAIN_METRIC], step)

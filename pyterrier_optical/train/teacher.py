@@ -122,7 +122,7 @@ def listwise_loss(model, tokenizer, examples, num_negatives: int, max_length: in
             queries.append(ex.query)
             docs.append(doc)
     enc = encode_pairs(tokenizer, queries, docs, max_length, padding=True, return_tensors="pt").to(device)
-    logits = relevance_logits(model, enc).view(len(examples), 1 + num_negatives)
+    logits = relevance_logits(model, enc).float().view(len(examples), 1 + num_negatives)
     return torch.nn.functional.cross_entropy(logits, torch.zeros(len(examples), dtype=torch.long, device=device))
 
 

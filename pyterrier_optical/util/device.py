@@ -1,5 +1,13 @@
-"""Torch devices."""
+"""Torch devices and numeric precision: which reduced precision the hardware runs fast, and autocast around one
+forward (or one training step) at a time."""
 from __future__ import annotations
+
+import contextlib
+import logging
+
+logger = logging.getLogger(__name__)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_logged = set()
 
 
 def infer_device(device=None):
@@ -9,3 +17,62 @@ def infer_device(device=None):
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
+
+
+def bf16_supported(device) -> bool:
+    """Whether ``device`` has bf16 arithmetic units: a GPU that supports bf16, or a CPU whose instructions torch
+    reports as ``amx_bf16`` or ``avx512_bf16`` (what torch sees, not the CPU's name)."""
+    import torch
+
+    device = infer_device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        capabilities = torch.cpu.get_capabilities()
+        return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
+    return False
+
+
+def fp16_supported(device) -> bool:
+    """fp16 autocast is worth it on GPUs only."""
+    return infer_device(device).type == "cuda"
+
+
+def auto_precision(device) -> str:
+    """bf16 where the hardware has it; fp16 on a GPU without bf16; fp32 elsewhere."""
+    if bf16_supported(device):
+        return "bf16"
+    return "fp16" if fp16_supported(device) else "fp32"
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) made concrete for ``device``. ``auto`` picks
+    :func:`auto_precision` and logs the choice once; bf16 or fp16 asked for on hardware without it is an error
+    naming what ``auto`` would pick (never a silent fallback)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    device = infer_device(device)
+    auto = auto_precision(device)
+    if precision == "auto":
+        if (device.type, auto) not in _logged:
+            _logged.add((device.type, auto))
+            logger.warning("precision 'auto' on %s: %s", device.type, auto)
+        return auto
+    supported = {"fp32": True, "bf16": bf16_supported(device), "fp16": fp16_supported(device)}[precision]
+    if not supported:
+        raise ValueError(f"precision {precision!r} was asked for, but the {device.type} device here does not support "
+                         f"it; precision='auto' would pick {auto!r}")
+    return precision
+
+
+def autocast(precision: str, device):
+    """An autocast context for a concrete ``precision`` on ``device`` (a no-op for fp32). Enter it around one
+    forward pass or one training step, never around a training loop: its cast cache must not outlive the weights
+    it copied."""
+    import torch
+
+    device = infer_device(device)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device.type, dtype=dtype)
