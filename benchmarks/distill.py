@@ -1,34 +1,34 @@
-"""Cost of OPTICAL's optimal transport in a distillation step, against the same student's plain forward+backward.
+"""Training speed: one optimizer step of the shipped recipes in fp32 and in bf16, and the cost of OPTICAL's optimal
+transport inside a distillation step.
 
-On one batch of 16 real (English, Swahili) pairs at max_length 64, multilingual-e5-small (the default teacher when it
-is in the cache), alignment at layer 6:
-- plain: the student's forward to layer 6 on the Swahili side and a backward of a plain loss of its states;
-- OT: the same forward and backward with the loss replaced by the OT loss against the teacher's English states
-  (the teacher's forward, without gradients, is timed apart: it is needed by any distillation loss).
+- student step: the embedded student's recipe (``train.config.STUDENT``: OT at layer 6 plus score distillation over
+  8 English candidates, batch 8 of real English-Swahili pairs, max_length 64): teacher and student forwards, the
+  loss, backward and AdamW step, under autocast for bf16 as the Trainer runs it (per step);
+- the same step without the OT term (``ot_weight=0``): the OT overhead is the difference;
+- teacher step: the embedded teacher's recipe (``train.config.TEACHER``: listwise loss over 1 + 7 candidates, batch
+  8, max_length 64).
+
+The model is the embedded teacher when it is in the cache (else the backbone with a fresh head). The steps run
+alternately, ``--repeats`` times each; medians and spreads are printed with the ratios.
 
     python benchmarks/distill.py [--repeats 5]
 """
 import argparse
+import copy
+import statistics
 import time
+from dataclasses import replace
 
-import numpy as np
 import torch
 
-from pyterrier_optical.rerank.backbones import embedded_backbone_path
 from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.rerank.backbones import embedded_backbone_path
+from pyterrier_optical.rerank.checkpoint import is_checkpoint, load_cross_encoder
+from pyterrier_optical.train.config import STUDENT, TEACHER
+from pyterrier_optical.train.distill import OpticalDistiller, freeze_for_distillation
 from pyterrier_optical.train.embedded import embedded_folder
-from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller, freeze_for_distillation, token_states
-from pyterrier_optical.rerank.checkpoint import is_checkpoint
-from pyterrier_optical.train.ot import ot_alignment_loss
-
-
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from pyterrier_optical.train.teacher import english_task, listwise_loss
+from pyterrier_optical.util.device import autocast
 
 
 def main():
@@ -37,41 +37,63 @@ def main():
     args = parser.parse_args()
     teacher = embedded_folder("optical-teacher")
     model = str(teacher if is_checkpoint(teacher) else embedded_backbone_path())
-    config = DistillConfig(align_layer=6, score_weight=0.0)
-    distiller = OpticalDistiller(model, config)
-    student, tok, k = distiller.student, distiller.tokenizer, distiller.layer
-    freeze_for_distillation(student, k, True, True)
-    pairs = load_bitext("sw", "train")[:16]
-    english, other = [e for e, _ in pairs], [o for _, o in pairs]
-    with torch.no_grad():
-        t_states, t_mask = token_states(distiller.teacher, tok, english, k, config.max_length, "cpu")
+    pairs = load_bitext("sw", "train")[:STUDENT.training.batch_size]
 
-    def plain():
-        states, mask = token_states(student, tok, other, k, config.max_length, "cpu")
-        (states * mask.unsqueeze(-1)).pow(2).mean().backward()
-        student.zero_grad(set_to_none=True)
+    def distillation_step(ot: bool):
+        config = STUDENT.distillation if ot else replace(STUDENT.distillation, ot_weight=0.0)
+        distiller = OpticalDistiller(model, config)
+        freeze_for_distillation(distiller.student, distiller.layer, config.freeze_upper, config.freeze_embeddings)
+        optimizer = torch.optim.AdamW([p for p in distiller.student.parameters() if p.requires_grad], lr=1e-6)
+        pools = distiller.candidates(pairs)
 
-    def with_ot():
-        states, mask = token_states(student, tok, other, k, config.max_length, "cpu")
-        loss, _, _ = ot_alignment_loss(t_states, states, t_mask, mask, config.epsilon, config.normalise_cost,
-                                       config.sinkhorn_iter, config.sinkhorn_tol)
-        loss.backward()
-        student.zero_grad(set_to_none=True)
+        def step(precision):
+            with autocast(precision, "cpu"):
+                loss, _ = distiller.loss(distiller.student, pairs, "cpu", pools)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step
 
-    def teacher_forward():
-        with torch.no_grad():
-            token_states(distiller.teacher, tok, english, k, config.max_length, "cpu")
+    def teacher_step():
+        cross_encoder, tokenizer, _ = load_cross_encoder(model, "cpu")
+        cross_encoder = copy.deepcopy(cross_encoder).train()
+        cross_encoder.get_input_embeddings().weight.requires_grad_(False)
+        examples = english_task([en for en, _ in load_bitext("sw", "train")[:400]], TEACHER.negatives,
+                                verbose=False)[:TEACHER.training.batch_size]
+        optimizer = torch.optim.AdamW([p for p in cross_encoder.parameters() if p.requires_grad], lr=1e-6)
 
-    plain(), with_ot()  # warm-up
-    plain_s, ot_s, teacher_s = timed(plain, args.repeats), timed(with_ot, args.repeats), timed(teacher_forward,
-                                                                                              args.repeats)
-    print(f"model {model}; batch 16 x max_length {config.max_length}, layer {k}, epsilon {config.epsilon}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    print(f"  student forward+backward, plain loss   {plain_s * 1000:8.1f} ms")
-    print(f"  student forward+backward, OT loss      {ot_s * 1000:8.1f} ms")
-    print(f"  teacher forward (no grad)              {teacher_s * 1000:8.1f} ms")
-    print(f"OT overhead: {ot_s / plain_s - 1:+.1%} (target <= 15%); whole step vs plain: "
-          f"{(ot_s + teacher_s) / plain_s - 1:+.1%}")
+        def step(precision):
+            with autocast(precision, "cpu"):
+                loss = listwise_loss(cross_encoder, tokenizer, examples, TEACHER.negatives, TEACHER.max_length, "cpu")
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step
+
+    steps = {"student step (OT + score)": distillation_step(True), "student step, no OT": distillation_step(False),
+             "teacher step": teacher_step()}
+    runs = [(name, precision) for name in steps for precision in ("fp32", "bf16")]
+    for name, precision in runs:  # warm-up
+        steps[name](precision)
+    seconds = {run: [] for run in runs}
+    for _ in range(args.repeats):
+        for name, precision in runs:
+            start = time.perf_counter()
+            steps[name](precision)
+            seconds[name, precision].append(time.perf_counter() - start)
+    median = {run: statistics.median(s) for run, s in seconds.items()}
+    capabilities = torch.cpu.get_capabilities()
+    print(f"model {model}; {torch.get_num_threads()} threads; {capabilities.get('cpu_name')}, avx512_bf16 "
+          f"{capabilities.get('avx512_bf16')}, amx_bf16 {capabilities.get('amx_bf16')}; median of {args.repeats}")
+    for (name, precision), s in seconds.items():
+        print(f"  {name:28s} {precision}  {median[name, precision] * 1000:8.0f} ms  ({min(s) * 1000:.0f}-"
+              f"{max(s) * 1000:.0f})")
+    for name in steps:
+        print(f"{name}: bf16 {median[name, 'fp32'] / median[name, 'bf16']:.2f}x faster than fp32 (goal >= 1.8x)")
+    for precision in ("fp32", "bf16"):
+        with_ot, without = median["student step (OT + score)", precision], median["student step, no OT", precision]
+        print(f"OT overhead in the {precision} student step: {with_ot / without - 1:+.1%} of the step without it "
+              f"(goal <= 15%)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import re
 import sys
 
 from .train.config import STUDENT, TEACHER
+from .util.device import PRECISIONS
 
 QUIET_FIELDS = ("verbose",)  # set by --quiet
 
@@ -136,7 +137,8 @@ def cmd_experiment(args):
         models.update({CS_TEACHER: None, CS_STUDENT: None})
     codes = dict(code.split("=", 1) for code in args.nmt_code or ())
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
-                      args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet)
+                      args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
+                      precision=args.precision)
     print(report.read_text())
     print(f"\nreport written to {report} (with CSVs and figures beside it)")
 
@@ -206,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-codeswitch", action="store_true", help="leave out the code-switch-trained rerankers")
     p.add_argument("--nmt", help="translation model (hub id or folder) for the NMT translate-test pipeline")
     p.add_argument("--nmt-code", nargs="+", metavar="LANG=CODE", help="the model's codes, e.g. sw=swh_Latn en=eng_Latn")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="of the rerankers' scoring (auto: bf16 "
+                   "where the hardware has bf16 units, else fp32)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 

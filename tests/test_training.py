@@ -104,7 +104,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny, tmp_path):
         loss = (trainer.model.classifier.weight.sum() - 1) ** 2 + 0 * x.sum()
         return loss * float("nan") if step == 5 else loss
 
-    with pytest.raises(FloatingPointError, match=r"at step 5; stopped, the last good checkpoint is .*state"):
+    with pytest.raises(FloatingPointError, match=r"at step 5 \(fp32\); stopped, the last good checkpoint is .*state"):
         trainer.run(loss_fn)
     assert torch.load(tmp_path / "n" / "state" / "trainer.pt", weights_only=True)["step"] == 4
 

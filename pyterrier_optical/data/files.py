@@ -88,7 +88,11 @@ def _parse(line: str, columns: list, as_json: bool, aliases: dict) -> dict:
         missing = [c for c in columns if c not in obj]
         if missing:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
-        return {c: obj[c] if isinstance(obj[c], str) else str(obj[c]) for c in columns}
+        wrong = [c for c in columns if not isinstance(obj[c], str) and (isinstance(obj[c], bool) or
+                                                                        not isinstance(obj[c], int))]
+        if wrong:
+            raise ValueError(", ".join(f"field {c!r} is {json.dumps(obj[c])[:40]}, not a string" for c in wrong))
+        return {c: obj[c] if isinstance(obj[c], str) else str(obj[c]) for c in columns}  # integers (ids) as text
     fields = line.split("\t")
     if len(fields) != len(columns):
         raise ValueError(f"expected {len(columns)} tab-separated fields ({', '.join(columns)}), found {len(fields)}")

@@ -101,7 +101,11 @@ class Demo:
         return index
 
     def scorer(self, name: str, collection: str) -> pt.Transformer:
-        return cached(self.rerankers[name], self.out / "cache" / name.replace(" ", "-") / collection.replace("/", "_"))
+        """The reranker ``name`` behind its score cache for ``collection`` (one cache per precision, so a demo
+        resumed at another precision never mixes their scores)."""
+        reranker = self.rerankers[name]
+        folder = f"{name.replace(' ', '-')}-{getattr(reranker, 'precision_', 'fp32')}"
+        return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
 
     def fusion_partners(self, top: pt.Transformer, collection: str) -> dict:
         """Fused system -> the pipeline whose scores the student's are fused with."""
@@ -151,7 +155,7 @@ class Demo:
 def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
              max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
              ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = E5_SMALL,
-             verbose: bool = True) -> Path:
+             verbose: bool = True, precision: str = "auto") -> Path:
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
     ``models`` overrides the checkpoint behind a system (``{"OPTICAL student": "path/to/student"}``; None drops
@@ -168,9 +172,9 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     sweep_queries = sweep_queries or 20
     ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
     models = {**MODELS, **(models or {})}
-    rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose)
+    rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision)
                  for name, m in models.items() if m is not None}
-    rerankers[DENSE] = DenseReranker(dense, verbose=verbose)
+    rerankers[DENSE] = DenseReranker(dense, verbose=verbose, precision=precision)
     demo, timings = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose), {}
     with timed(timings, "fusion tuning"):
         demo.tune_fusion(languages, 50)

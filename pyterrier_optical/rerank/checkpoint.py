@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from ..util.device import infer_device
-from ..util.io import optical_home, write_folder_atomically
+from ..util.io import optical_home, staging_folder, write_folder_atomically
 from .backbones import E5_SMALL, resolve_model_path
 
 logger = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ def write_checkpoint(model, tokenizer, path, metadata: dict | None = None, in_pl
     path.mkdir(parents=True, exist_ok=True)
     for name in (METADATA_FILE, LEGACY_METADATA_FILE):
         (path / name).unlink(missing_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".checkpoint.", dir=path))
+    staging = staging_folder(path, ".checkpoint.")
     try:
         write(staging)
         for file in sorted(staging.iterdir(), key=lambda f: f.name == METADATA_FILE):

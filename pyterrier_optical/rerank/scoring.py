@@ -8,14 +8,15 @@ import logging
 import numpy as np
 import pyterrier as pt
 
+from ..data.text import as_text
 from ..util.device import autocast
 
 logger = logging.getLogger(__name__)
 
 
 def clean_texts(values) -> list:
-    """Texts as ``str``; NaN, None and other non-strings become ``""``."""
-    return [v if isinstance(v, str) else "" for v in values]
+    """Each value as text (:func:`~pyterrier_optical.data.text.as_text`: numbers in decimal, missing ones ``""``)."""
+    return [as_text(v) for v in values]
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:

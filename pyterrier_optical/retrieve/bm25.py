@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -17,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..data.text import Analyzer
+from ..data.text import Analyzer, as_text
 from ..data.files import read_records
+from ..util.io import write_folder_atomically
 
 CONFIG_FILE = "optical_bm25.json"
 TEXTS_FILE = "texts.jsonl"
@@ -92,9 +94,12 @@ class MultilingualBM25(pt.Indexer):
 
     def index(self, docs) -> "MultilingualBM25":
         """Index ``{"docno", "text"}`` dicts: an iterable, a DataFrame, or the path of a TSV (``docno<TAB>text``) or
-        JSONL file (a bad line raises a ValueError naming file and line). Returns ``self``."""
-        from pyterrier_pisa import PisaIndex
+        JSONL file (a bad line raises a ValueError naming file and line). Returns ``self``.
 
+        The index is built in a folder beside ``path`` and renamed into place only when complete, so an overwrite
+        that fails leaves the old index as it was. A docno given twice, a collection without documents, or one whose
+        every text is empty (PISA would abort the interpreter) is refused before PISA sees it.
+        """
         if self.built() and not self.overwrite:
             raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
         if isinstance(docs, (str, os.PathLike)):
@@ -102,28 +107,40 @@ class MultilingualBM25(pt.Indexer):
         elif isinstance(docs, pd.DataFrame):
             pt.validate.document_frame(docs, extra_columns=["text"])
             docs = docs.to_dict("records")
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / CONFIG_FILE).unlink(missing_ok=True)
-        count = 0
-        log = self.path / "pisa.log"
-        with open(self.path / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(log) as err:
-            def terms():
-                nonlocal count
-                bar = pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)
-                for i, doc in enumerate(bar):
-                    if "docno" not in doc or not isinstance(doc["docno"], str) or not doc["docno"]:
-                        raise ValueError(f"document {i} has no 'docno' string: {str(doc)[:200]}")
-                    text = doc.get("text")
-                    text = text if isinstance(text, str) else ""
-                    texts.write(json.dumps([doc["docno"], text], ensure_ascii=False) + "\n")
-                    count += 1
-                    yield {"docno": doc["docno"], "toks": dict(collections.Counter(self.analyzer(text)))}
-
-            PisaIndex(str(self.path / "pisa"), stemmer="none", stops="none", overwrite=True) \
-                .toks_indexer(text_field="toks", scale=1.0).index(terms())
-        (self.path / CONFIG_FILE).write_text(json.dumps({**self.analyzer.config(), "num_docs": count}))
+        write_folder_atomically(self.path, lambda folder: self._build(docs, folder))
         self._texts = None
         return self
+
+    def _build(self, docs, folder: Path):
+        from pyterrier_pisa import PisaIndex
+
+        seen = {}
+        with open(folder / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(folder / "pisa.log") as err:
+            def terms():
+                bar = pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)
+                for i, doc in enumerate(bar, start=1):
+                    docno = doc.get("docno") if isinstance(doc, dict) else None
+                    if not isinstance(docno, str) or not docno:
+                        raise ValueError(f"document #{i} has no 'docno' string: {str(doc)[:200]}")
+                    if docno in seen:
+                        raise ValueError(f"docno {docno!r} is given twice (documents #{seen[docno]} and #{i}); "
+                                         "docnos must be unique")
+                    seen[docno] = i
+                    text = as_text(doc.get("text"))
+                    texts.write(json.dumps([docno, text], ensure_ascii=False) + "\n")
+                    yield {"docno": docno, "toks": dict(collections.Counter(self.analyzer(text)))}
+
+            stream, head = terms(), []
+            for doc in stream:  # PISA aborts on a collection without any term: look before it starts
+                head.append(doc)
+                if doc["toks"]:
+                    break
+            else:
+                raise ValueError(f"nothing to index into {self.path}: " + (
+                    f"none of the {len(head)} documents has a word in its text" if head else "no documents"))
+            PisaIndex(str(folder / "pisa"), stemmer="none", stops="none") \
+                .toks_indexer(text_field="toks", scale=1.0).index(itertools.chain(head, stream))
+        (folder / CONFIG_FILE).write_text(json.dumps({**self.analyzer.config(), "num_docs": len(seen)}))
 
     def texts(self) -> dict:
         """docno -> document text."""
@@ -152,14 +169,26 @@ class MultilingualBM25Retriever(pt.Transformer):
 
     def __init__(self, index: MultilingualBM25, k1: float = 0.9, b: float = 0.4, num_results: int = 1000,
                  include_text: bool = True, verbose: bool = False, threads: int = 1):
-        from pyterrier_pisa import PisaRetrieve
-
         self.index = index
         self.k1, self.b, self.num_results = k1, b, num_results
         self.include_text, self.verbose, self.threads = include_text, verbose, threads
-        with native_output_to(index.path / "pisa.log"):  # PISA builds its score bounds here, printing as it goes
-            self.pisa_ = PisaRetrieve(str(index.path / "pisa"), "bm25", num_results=num_results, threads=threads,
-                                      verbose=verbose, stops="none", toks_scale=1.0, bm25_k1=k1, bm25_b=b)
+        self.texts_ = index.texts() if include_text else {}  # the texts of this very index, even if rebuilt later
+        self.pisa_ = self._open()
+
+    def _open(self):
+        from pyterrier_pisa import PisaRetrieve
+
+        with native_output_to(self.index.path / "pisa.log"):  # PISA builds its score bounds here, printing as it goes
+            return PisaRetrieve(str(self.index.path / "pisa"), "bm25", num_results=self.num_results,
+                                threads=self.threads, verbose=self.verbose, stops="none", toks_scale=1.0,
+                                bm25_k1=self.k1, bm25_b=self.b)
+
+    def __getstate__(self):  # PISA's retrieval context does not pickle (.parallel()): it is reopened on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "pisa_"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.pisa_ = self._open()
 
     def __repr__(self):
         return f"BM25({self.index.lang}, k1={self.k1}, b={self.b}, num_results={self.num_results})"
@@ -182,7 +211,7 @@ class MultilingualBM25Retriever(pt.Transformer):
                                       rank=pd.Series(dtype=np.int64))
         res = res.drop(columns=["query_toks"])
         if self.include_text:
-            res["text"] = res["docno"].map(self.index.texts()).astype(object)
+            res["text"] = res["docno"].map(self.texts_).astype(object)
         return res
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pyterrier as pt
 
-from ..data.text import WORD
+from ..data.text import WORD, as_text
 from ..data.lexicon import Lexicon
 
 logger = logging.getLogger(__name__)
@@ -55,9 +55,10 @@ def code_switch(text, lexicons, p: float, rng: random.Random) -> tuple:
     check_ratio(p)
     lexicons = [lexicons] if isinstance(lexicons, Lexicon) else list(lexicons)
     stats = SwitchStats()
-    if not isinstance(text, str) or not text:
+    text = as_text(text)
+    if not text:
         stats.texts_without_switchable = 1
-        return (text if isinstance(text, str) else ""), stats
+        return text, stats
     out, last = [], 0
     for match in WORD.finditer(text):
         word = match.group()
@@ -132,9 +133,7 @@ def code_switch_pairs(pairs, lexicons, p: float, seed: int = 0, side: int = 0) -
 
 def translate_words(text, lexicon: Lexicon) -> str:
     """Every word the lexicon knows replaced by its best translation; unknown words (names, numbers) kept."""
-    if not isinstance(text, str):
-        return ""
-    return WORD.sub(lambda m: lexicon.translate(m.group()) or m.group(), text)
+    return WORD.sub(lambda m: lexicon.translate(m.group()) or m.group(), as_text(text))
 
 
 class LexiconTranslate(pt.Transformer):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyterrier as pt
 
-from ..data.text import Analyzer
+from ..data.text import Analyzer, as_text
 from ..data.languages import language
 from ..util.frames import ranked
 
@@ -106,7 +106,7 @@ class LuceneBM25Index(pt.Indexer):
         for i, doc in enumerate(records):
             if "docno" not in doc or "text" not in doc:
                 raise ValueError(f"document {i} lacks a 'docno' or 'text' field: {sorted(doc)}")
-            text = doc["text"] if isinstance(doc["text"], str) else ""
+            text = as_text(doc["text"])
             contents = " ".join(analyzer(text)) if analyzer else text
             indexer.add_doc_raw(json.dumps({"id": str(doc["docno"]), "contents": contents, "text": text}))
             count += 1
@@ -150,7 +150,7 @@ class LuceneBM25(pt.Transformer):
 
     def transform(self, queries: pd.DataFrame) -> pd.DataFrame:
         pt.validate.query_frame(queries, ["query"])
-        texts = [q if isinstance(q, str) else "" for q in queries["query"]]
+        texts = [as_text(q) for q in queries["query"]]
         if self._analyzer:
             texts = [" ".join(self._analyzer(q)) for q in texts]
         qids = queries["qid"].astype(str).tolist()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyterrier as pt
 
+from ..data.text import as_text
 from ..util.device import infer_device
 from ..util.io import optical_home, write_file_atomically
 
@@ -131,7 +132,7 @@ class NMTTranslate(pt.Transformer):
         """Translations of ``texts``; empty texts stay empty, empty translations fall back to the original."""
         import torch
 
-        texts = [t if isinstance(t, str) else "" for t in texts]
+        texts = [as_text(t) for t in texts]
         todo = [t for t in dict.fromkeys(texts) if t.strip() and t not in self.cache_.entries]
         batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         if self.verbose and batches:

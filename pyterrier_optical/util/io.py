@@ -1,10 +1,20 @@
-"""The project's cache folder, and atomic writes: a reader sees the old version or the new one, never half of one."""
+"""The project's cache folder, folder locks, and atomic writes: a reader sees the old version or the new one, never
+half of one; what a killed writer left behind is removed by the next one; created files follow the umask."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import logging
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
+_held = {}  # lock file -> depth, for the locks this process holds (re-entrant)
 
 
 def optical_home() -> Path:
@@ -12,20 +22,120 @@ def optical_home() -> Path:
     return Path(os.environ.get("OPTICAL_HOME", Path.home() / ".cache" / "pyterrier_optical")).expanduser()
 
 
-def write_folder_atomically(path, write) -> Path:
-    """Call ``write(staging_folder)``, then move the folder to ``path`` (replacing an old one) by renames."""
-    path = Path(path)
+class FolderBusyError(OSError):
+    """Another process holds the lock of a folder."""
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def follow_umask(path, directory: bool):
+    """Give ``path`` the mode a plain ``mkdir``/``open`` would (``mkdtemp``/``mkstemp`` make them private)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def _lock_file(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(path, purpose: str, wait: bool = False):
+    """Hold an exclusive lock on folder ``path`` (a ``.<name>.lock`` file beside it) while inside the block.
+
+    When another process holds it, ``wait`` blocks until it is free (saying once whom it waits for); otherwise a
+    :class:`FolderBusyError` names the holder. A process may take a lock it holds again (re-entrant). The lock file
+    is removed on release; a killed holder's lock is released by the system.
+    """
+    path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    lock = _lock_file(path)
+    if lock in _held:
+        _held[lock] += 1
+        try:
+            yield
+        finally:
+            _held[lock] -= 1
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1000, 0).decode("utf-8", "replace") or "another process"
+            if not wait:
+                os.close(fd)
+                raise FolderBusyError(f"{path} is in use by {holder}; wait for it to finish or stop it") from None
+            logger.warning("%s is in use by %s: waiting for it", path, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:  # the previous holder removed the file after this process opened it
+            same = False
+        if same:
+            break
+        os.close(fd)
+    holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
+                         "command": " ".join(sys.argv)[:200]})
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, holder.encode(), 0)
+    _held[lock] = 1
+    try:
+        yield
+    finally:
+        del _held[lock]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(folder: Path, prefix: str):
+    """Remove ``<prefix><pid>.*`` entries of ``folder`` whose writing process is gone (a killed writer's litter)."""
+    if not folder.is_dir():
+        return
+    for entry in folder.glob(f"{prefix}*"):
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            logger.info("removing %s, left by a writer that is gone", entry)
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def staging_folder(parent: Path, prefix: str) -> Path:
+    """A new folder ``<prefix><pid>.XXXX`` in ``parent``, with the umask's mode, after removing dead writers' ones."""
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(parent, prefix)
+    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.", dir=parent))
+    follow_umask(staging, directory=True)
+    return staging
+
+
+def write_folder_atomically(path, write) -> Path:
+    """Call ``write(staging_folder)``, then move the folder to ``path`` (replacing an old one) by renames, under the
+    folder's lock so that concurrent writers replace it one after the other."""
+    path = Path(path)
+    staging = staging_folder(path.parent, f".{path.name}.")
     try:
         write(staging)
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, retired / path.name)
-            os.replace(staging, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, path)
+        with folder_lock(path, "replacing the folder", wait=True):
+            if path.exists():
+                retired = staging_folder(path.parent, f".{path.name}.old.")
+                os.replace(path, retired / path.name)
+                os.replace(staging, path)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -36,10 +146,11 @@ def write_file_atomically(path, write) -> Path:
     """Call ``write(staging_file)``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     os.close(fd)
     try:
         write(Path(staging))
+        follow_umask(staging, directory=False)
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
