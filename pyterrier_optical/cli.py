@@ -11,7 +11,7 @@ import re
 import sys
 
 from .train.config import STUDENT, TEACHER
-from .util.device import PRECISIONS
+from .util.device import PRECISIONS, infer_device, resolve_precision
 
 QUIET_FIELDS = ("verbose",)  # set by --quiet
 
@@ -116,6 +116,7 @@ def recipe_from_args(args, recipe):
         recipe = _replace(recipe, path, tuple(value) if known[path].type == "tuple" else value)
     if args.quiet:
         recipe = _replace(recipe, ("training", "verbose"), False)
+    resolve_precision(recipe.training.precision, infer_device(recipe.training.device))  # refused before any work
     return recipe
 
 
@@ -170,7 +171,7 @@ def cmd_train_teacher(args):
         examples = irds_examples(args.irds, args.limit)
     else:
         examples = offline_teacher_examples(recipe, recipe.training.verbose)
-    print(train_teacher(examples, args.out, recipe))
+    print(train_teacher(examples, args.out, recipe, restart=args.restart))
 
 
 def cmd_distill(args):
@@ -182,7 +183,8 @@ def cmd_distill(args):
     dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines) if args.dev_bitext else None
     if bitext is not None and dev is None:
         dev = []  # the user's own bitext: no shipped dev split of other languages
-    print(distill_student(args.teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose))
+    print(distill_student(args.teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose,
+                          restart=args.restart))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="read at most this many docpairs")
     p.add_argument("--skip-bad-lines", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
+                   "or data is otherwise refused)")
     add_recipe_arguments(p, TEACHER, "teacher recipe")
     p.set_defaults(func=cmd_train_teacher)
 
@@ -242,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "shipped dev split of --dev-source, without --bitext)")
     p.add_argument("--skip-bad-lines", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
+                   "or data is otherwise refused)")
     add_recipe_arguments(p, STUDENT, "student recipe")
     p.set_defaults(func=cmd_distill)
     return parser

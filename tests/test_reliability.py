@@ -2,11 +2,14 @@
 ``pytest -k reliability`` runs them."""
 import pickle
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from pyterrier_optical.data.bitext import read_bitext
 from pyterrier_optical.data.lexicon import read_word_pairs
+from pyterrier_optical.rerank.checkpoint import read_metadata
 from pyterrier_optical.train.config import TrainingConfig
 from pyterrier_optical.train.loop import Trainer
 
@@ -56,3 +59,214 @@ def test_reliability_a_utf8_bom_is_not_part_of_the_first_field(tmp_path):
     lexicon = tmp_path / "words.tsv"
     lexicon.write_bytes(b"\xef\xbb\xbfhaus\thouse\n")
     assert read_word_pairs(lexicon, "de", "en").translate("haus") == "house"
+
+
+# --- text that is not a string ---------------------------------------------------------------------------------
+
+def test_reliability_numbers_are_read_as_their_text(tiny_reranker, tmp_path):
+    from pyterrier_optical import MultilingualBM25
+    from pyterrier_optical.data.text import as_text
+
+    assert [as_text(v) for v in (404, 404.0, 2.5, b"caf\xc3\xa9", None, float("nan"), "x")] == \
+        ["404", "404", "2.5", "café", "", "", "x"]
+    with pytest.raises(TypeError, match="cannot read a list as text"):
+        as_text(["a"])
+    assert tiny_reranker.score([404], ["error 404"])[0] == pytest.approx(tiny_reranker.score(["404"], ["error 404"])[0])
+    index = MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index(
+        [{"docno": "d1", "text": "page not found error 404"}, {"docno": "d2", "text": "open a new tab"}])
+    res = index.bm25()(pd.DataFrame({"qid": ["q"], "query": [404]}))
+    assert res["docno"].tolist() == ["d1"] and res["text"].tolist() == ["page not found error 404"]
+
+
+def test_reliability_jsonl_fields_that_are_not_strings_are_refused(tmp_path):
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"en": "hello", "other": "jambo"}\n{"en": 5, "other": null}\n')
+    with pytest.raises(ValueError, match=r"pairs\.jsonl:2: field 'other' is null, not a string"):
+        read_bitext(bad)
+
+
+# --- the BM25 index ------------------------------------------------------------------------------------------
+
+DOCS = [{"docno": "a", "text": "alpha one"}, {"docno": "b", "text": "beta two"}]
+
+
+def test_reliability_duplicate_docnos_are_refused_and_a_failed_overwrite_keeps_the_old_index(tmp_path):
+    from pyterrier_optical import MultilingualBM25
+
+    index = MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index(DOCS)
+    before = index.bm25()
+    with pytest.raises(ValueError, match=r"docno 'a' is given twice \(documents #1 and #2\)"):
+        MultilingualBM25(tmp_path / "i", lang="en", overwrite=True, verbose=False).index(
+            [{"docno": "a", "text": "alpha one"}, {"docno": "a", "text": "beta two"}])
+    for retriever in (before, MultilingualBM25(tmp_path / "i").bm25()):  # opened before, and reopened after
+        res = retriever(pd.DataFrame({"qid": ["q"], "query": ["alpha"]}))
+        assert res[["docno", "text"]].values.tolist() == [["a", "alpha one"]]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".i.")]  # no staging left behind
+
+
+def test_reliability_an_overwrite_swaps_in_the_new_index_whole(tmp_path):
+    from pyterrier_optical import MultilingualBM25
+
+    MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index(DOCS)
+    new = MultilingualBM25(tmp_path / "i", lang="en", overwrite=True, verbose=False).index(
+        [{"docno": "c", "text": "gamma alpha"}])
+    res = new.bm25()(pd.DataFrame({"qid": ["q"], "query": ["alpha"]}))
+    assert res[["docno", "text"]].values.tolist() == [["c", "gamma alpha"]]
+
+
+@pytest.mark.parametrize("docs,message", [([], "no documents"),
+                                          ([{"docno": "a", "text": ""}, {"docno": "b", "text": None}],
+                                           "none of the 2 documents has a word")])
+def test_reliability_nothing_to_index_is_an_error_before_pisa(tmp_path, docs, message):
+    from pyterrier_optical import MultilingualBM25
+
+    with pytest.raises(ValueError, match=message):  # PISA itself would abort the interpreter or fail obscurely
+        MultilingualBM25(tmp_path / "i", lang="de", verbose=False).index(docs)
+    assert not (tmp_path / "i").exists()
+
+
+def test_reliability_bm25_then_reranker_runs_in_parallel(tiny_reranker, tmp_path):
+    """``.parallel(2)`` pickles the pipeline into two processes: the stemmer and PISA reopen on the other side."""
+    import pyterrier as pt
+
+    from pyterrier_optical import MultilingualBM25
+
+    dataset = pt.get_dataset("irds:optical/ui/de-en/test")
+    index = MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index(dataset.get_corpus_iter(verbose=False))
+    pipeline = index.bm25(num_results=5) >> tiny_reranker
+    topics = pd.DataFrame({"qid": [f"q{i}" for i in range(6)],
+                           "query": ["privacy settings", "open a new tab", "bookmarks", "download", "history",
+                                     "passwords"]})
+    one, two = pipeline(topics), pipeline.parallel(2)(topics)
+    merged = one.merge(two, on=["qid", "docno"])
+    assert len(merged) == len(one) == len(two) > 0
+    np.testing.assert_allclose(merged["score_x"], merged["score_y"], atol=1e-6)
+
+
+# --- folders: locks, litter, permissions -------------------------------------------------------------------
+
+def test_reliability_a_second_trainer_into_the_same_folder_is_refused_naming_the_first(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    from pyterrier_optical.util.io import FolderBusyError
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pyterrier_optical.util.io import "
+                               "folder_lock\nwith folder_lock(sys.argv[1], 'a test'):\n    print('held', flush=True)\n"
+                               "    time.sleep(60)\n", str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+        with pytest.raises(FolderBusyError, match=rf"run is in use by .*\"pid\": {holder.pid}.*a test"):
+            Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "run", TrainingConfig(steps=1, device="cpu"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "run").exists()  # nothing was written by the refused one
+
+
+def test_reliability_concurrent_atomic_writes_do_not_fail_or_leave_litter(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom pyterrier_optical.util.io import write_folder_atomically\n"
+              "for i in range(60):\n    write_folder_atomically(sys.argv[1], lambda f: (f / 'x').write_text(str(i)))\n")
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "target")], stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    errors = [w.communicate(timeout=300)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    assert (tmp_path / "target" / "x").read_text() == "59"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
+
+
+def test_reliability_a_dead_writers_staging_is_removed_and_folders_follow_the_umask(tmp_path):
+    import os
+
+    from pyterrier_optical.util.io import write_folder_atomically
+
+    litter = tmp_path / ".target.999999999.abcd"  # a pid that cannot be alive
+    litter.mkdir()
+    old = os.umask(0o022)
+    try:
+        write_folder_atomically(tmp_path / "target", lambda f: (f / "x").write_text("1"))
+    finally:
+        os.umask(old)
+    assert not litter.exists()
+    assert (tmp_path / "target").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "target" / "x").stat().st_mode & 0o777 == 0o644
+
+
+# --- resuming only the same run ------------------------------------------------------------------------------
+
+def test_reliability_resume_only_what_matches_finished_runs_are_not_redone(tiny_model_dir, tmp_path, caplog):
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from pyterrier_optical.data.bitext import load_bitext
+    from pyterrier_optical.train.config import TeacherRecipe
+    from pyterrier_optical.train.teacher import english_task, train_teacher
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = english_task([en for en, _ in load_bitext("sw", "train")[:40]], num_negatives=3, verbose=False)
+
+    def recipe(**kw):
+        return TeacherRecipe(TrainingConfig(**{"steps": 4, "batch_size": 4, "lr": 1e-3, "checkpoint_every": 2,
+                                               "device": "cpu", "verbose": False, **kw}), max_length=32, negatives=3)
+
+    out = tmp_path / "t"
+    train_teacher(examples, out, recipe(), build_tiny_cross_encoder(tok), tok)
+    assert not (out / "state").exists()  # pruned once the final checkpoint is written
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    with caplog.at_level(logging.WARNING):
+        train_teacher(examples, out, recipe(), build_tiny_cross_encoder(tok), tok)  # the same run: nothing to do
+    assert "already holds this finished run" in caplog.text and (out / "model.safetensors").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match=r"finished run with other settings \(training.lr: 0.001 then, 0.01 now\)"):
+        train_teacher(examples, out, recipe(lr=1e-2), build_tiny_cross_encoder(tok), tok)
+    with pytest.raises(ValueError, match=r"examples: '\w+' then, '\w+' now"):
+        train_teacher(examples[:20], out, recipe(), build_tiny_cross_encoder(tok), tok)
+    train_teacher(examples, out, recipe(lr=1e-2), build_tiny_cross_encoder(tok), tok, restart=True)
+    assert read_metadata(out)["training"]["lr"] == 1e-2
+
+
+def test_reliability_an_interrupted_run_resumes_only_with_its_own_settings(tiny_model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = TrainingConfig(steps=5, batch_size=2, checkpoint_every=1, device="cpu", verbose=False)
+    trainer = Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "run", config, data={"examples": "abc"})
+    trainer.step = 2
+    trainer.save_state()
+    trainer._lock.close()
+    with pytest.raises(ValueError, match=r"saved state of a run with other settings \(training.lr: 3e-05 then, "
+                                         r"0.001 now\).*--restart"):
+        Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "run", TrainingConfig(
+            steps=5, batch_size=2, checkpoint_every=1, device="cpu", verbose=False, lr=1e-3), data={"examples": "abc"})
+    again = Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "run",
+                    TrainingConfig(steps=5, batch_size=2, checkpoint_every=3, device="cpu", verbose=False),
+                    data={"examples": "abc"})  # a runtime setting changed: it resumes
+    assert again.step == 2
+
+
+# --- bad arguments are refused before any work ---------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [(["--lr", "-1"], "lr must be >= 0"), (["--head-lr", "-1"], "head_lr"),
+                                          (["--steps", "0"], "steps must be >= 1"),
+                                          (["--device", "cuda"], "CUDA is not available"),
+                                          (["--precision", "fp16"], "'fp16' was asked for")])
+def test_reliability_bad_training_arguments_exit_2_with_one_line(args, message, tmp_path, capsys):
+    from pyterrier_optical.cli import main
+
+    assert main(["train-teacher", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_reliability_an_output_that_is_a_file_is_refused(tmp_path, capsys):
+    from pyterrier_optical.cli import main
+
+    (tmp_path / "o").write_text("not a folder")
+    assert main(["train-teacher", "--out", str(tmp_path / "o"), "--steps", "1", "--quiet"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

@@ -31,6 +31,7 @@ class TrainingConfig:
         precision: ``fp32``, ``bf16``, ``fp16`` (loss scaling; GPUs) or ``auto`` (bf16 where the hardware has it,
             fp16 on a GPU without, fp32 elsewhere); autocast is entered per step, the OT, the softmaxes and the
             optimizer stay in float32.
+        keep_state: keep the resumable state (``out/state``) after the final checkpoint is written.
         verbose: progress bar with the loss.
     """
 
@@ -45,6 +46,7 @@ class TrainingConfig:
     seed: int = 42
     device: str | None = None
     precision: str = "fp32"
+    keep_state: bool = False
     verbose: bool = True
 
     def __post_init__(self):
@@ -53,6 +55,16 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        for name in ("lr", "weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.head_lr is not None and self.head_lr < 0:
+            raise ValueError(f"head_lr must be >= 0 or None, got {self.head_lr}")
+        if self.device and self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {self.device!r} was asked for, but CUDA is not available here")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
 

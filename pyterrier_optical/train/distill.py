@@ -20,7 +20,7 @@ from ..data.bitext import mixed_bitext
 from ..rerank.checkpoint import load_cross_encoder
 from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
 from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
-from .loop import Trainer, batch_indices, shard
+from .loop import Trainer, batch_indices, digest, shard
 from .ot import ot_alignment_loss
 from .selection import DevSelection, translation_candidates
 
@@ -193,14 +193,15 @@ class OpticalDistiller:
         return kl * c.score_temperature ** 2
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
-            dev_pairs: int = 256) -> str:
+            dev_pairs: int = 256, restart: bool = False) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
         ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it;
         ``dev_pairs`` of them, drawn once) are scored at step 0 (the teacher), every ``eval_every`` steps and at
         the end: translation-retrieval MRR@10 and the dev loss, logged to ``out/eval.jsonl``. With
         ``select_on_dev`` the result is the best of these checkpoints by dev MRR@10 — the teacher itself when no
-        student beats it (``selected_step`` in the metadata). Resumes from ``out/state``.
+        student beats it (``selected_step`` in the metadata). Resumes from ``out/state`` (only a run with the same
+        settings and data; ``restart`` starts over).
         """
         pairs = [(e, o) for e, o in bitext]
         if not pairs:
@@ -217,8 +218,11 @@ class OpticalDistiller:
                         "max_length", 128), "distillation": asdict(self.config), "bitext_pairs": len(pairs)}
         # no dropout: its noise would dominate the transport cost
         # the blocks above align_layer take no part in the loss: DDP must know when they are trainable
+        data = {**{f"distillation.{k}": v for k, v in asdict(self.config).items()}, "bitext": digest(pairs),
+                "dev": digest(dev), "eval_every": eval_every, "select_on_dev": select_on_dev,
+                "teacher": str(self.teacher_metadata.get("base_model"))}
         trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False,
-                          unused_parameters=not self.config.freeze_upper)
+                          unused_parameters=not self.config.freeze_upper, data=data, restart=restart)
         device = trainer.accelerator.device
         self.teacher.to(device)
         pools = self.candidates(pairs, t.seed)
@@ -258,7 +262,7 @@ class OpticalDistiller:
 
 
 def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, dev_bitext=None,
-                    verbose: bool = True) -> str:
+                    verbose: bool = True, restart: bool = False) -> str:
     """Distil ``teacher`` into an OPTICAL student with ``recipe`` (resumes an interrupted run).
 
     By default the student reads the shipped Chromium bitext of ``recipe.languages`` (mixed) and is selected on
@@ -270,7 +274,7 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
         dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
     distiller = OpticalDistiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose))
     return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
-                         select_on_dev=recipe.select_on_dev)
+                         select_on_dev=recipe.select_on_dev, restart=restart)
 
 
 def check_disjoint(train, dev):

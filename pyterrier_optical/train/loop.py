@@ -7,9 +7,13 @@ checkpoint kept. Several processes (``accelerate launch``) each compute the loss
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
+import shutil
 import pickle
 import random
 from dataclasses import asdict
@@ -18,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..rerank.checkpoint import write_checkpoint
+from ..rerank.checkpoint import is_checkpoint, read_metadata, write_checkpoint
 from ..util.device import autocast, resolve_precision
-from ..util.io import write_folder_atomically
+from ..util.io import folder_lock, write_folder_atomically
 from .config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,20 @@ def shard(items: list, rank: int, world: int) -> list:
     return items[rank::world]
 
 
+RUNTIME_FIELDS = ("verbose", "device", "precision", "checkpoint_every", "keep_state")  # may change on resume
+
+
+def fingerprint(config: TrainingConfig, data: dict | None = None) -> dict:
+    """What makes two runs the same run: the training settings (not the runtime ones) and ``data``, as JSON values."""
+    settings = {f"training.{k}": v for k, v in asdict(config).items() if k not in RUNTIME_FIELDS}
+    return json.loads(json.dumps({**settings, **(data or {})}, sort_keys=True))
+
+
+def digest(items) -> str:
+    """A short SHA-256 of JSON-able ``items`` (examples, bitext pairs), to fingerprint training data."""
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
 class Callback:
     """Hooks into :meth:`Trainer.run`; subclasses override what they need."""
 
@@ -70,14 +88,37 @@ class Trainer:
         metadata: written to ``pt_meta.json`` of the result.
         dropout: train with dropout (``model.train()``); False keeps the model in eval mode while it learns.
         unused_parameters: some trainable parameters may take no part in a loss (DDP must then look for them).
+        data: what the run learns from, as JSON-able values (a digest of the examples, the loss's settings); with the
+            training settings it is the run's fingerprint.
+        restart: start over in ``out``, deleting an earlier run there.
+
+    The output folder is locked while the Trainer lives (a second process training into it is refused, naming the
+    first). State saved by a run with another fingerprint is not resumed: the error names the fields that differ
+    (``restart`` starts over). A finished run with the same fingerprint is not trained again; its state is deleted once
+    the final checkpoint is written, unless ``config.keep_state``.
     """
 
     def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None,
-                 dropout: bool = True, unused_parameters: bool = False):
-        from accelerate import Accelerator, DistributedDataParallelKwargs
-
+                 dropout: bool = True, unused_parameters: bool = False, data: dict | None = None,
+                 restart: bool = False):
         self.config = config
         self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"the output {self.out} is a file, not a folder")
+        self.fingerprint = fingerprint(config, data)
+        self._lock = contextlib.ExitStack()
+        if int(os.environ.get("RANK", "0")) == 0:  # one lock for all the processes of a distributed run
+            self._lock.enter_context(folder_lock(self.out, f"training into {self.out}"))
+        try:
+            self._setup(model, tokenizer, head_parameters, metadata, dropout, unused_parameters, restart)
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _setup(self, model, tokenizer, head_parameters, metadata, dropout, unused_parameters, restart):
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+
+        config = self.config
         self.tokenizer = tokenizer
         self.metadata = dict(metadata or {})
         self.dropout = dropout
@@ -99,7 +140,38 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.accelerator.device.type) if self.precision == "fp16" else None
         self.step = 0
         self.losses = []
-        self._resume()
+        if restart:
+            self._clear()
+        self.finished = self._finished()
+        if not self.finished:
+            self._resume()
+
+    def _clear(self):
+        """Delete an earlier run in ``out``: its checkpoint, state, logs and best checkpoint."""
+        if self.out.is_dir():
+            logger.warning("starting over in %s", self.out)
+            for entry in self.out.iterdir():
+                if not entry.name.startswith("."):
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+    def _check_same_run(self, saved: dict | None, where: str):
+        if saved is None or saved == self.fingerprint:
+            return
+        differ = [f"{k}: {saved.get(k)!r} then, {self.fingerprint.get(k)!r} now"
+                  for k in sorted(saved.keys() | self.fingerprint.keys()) if saved.get(k) != self.fingerprint.get(k)]
+        raise ValueError(f"{self.out} holds {where} with other settings ({'; '.join(differ)}); pass restart=True "
+                         "(--restart) to start over, or choose another output folder")
+
+    def _finished(self) -> bool:
+        """True when ``out`` holds the finished checkpoint of this very run (then there is nothing to do)."""
+        if not is_checkpoint(self.out):
+            return False
+        meta = read_metadata(self.out)
+        self._check_same_run(meta.get("fingerprint"), "a finished run")
+        if meta.get("steps") == self.config.steps:
+            logger.warning("%s already holds this finished run (%d steps): nothing to do", self.out, self.config.steps)
+            return True
+        return False
 
     @property
     def state_dir(self) -> Path:
@@ -133,6 +205,7 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
+        self._check_same_run(state.get("fingerprint"), "the saved state of a run")
         self.step, self.losses = state["step"], state["losses"]
         logger.info("resumed %s at step %d", self.out, self.step)
         saved = state.get("precision", "fp32")
@@ -151,7 +224,7 @@ class Trainer:
             torch.save({"step": self.step, "losses": self.losses, "optimizer": self.optimizer.state_dict(),
                         "schedule": self.schedule.state_dict(), "torch_rng": torch.get_rng_state(),
                         "python_rng": random.getstate(), "config": asdict(self.config),
-                        "precision": self.precision}, folder / TRAINER_FILE)
+                        "precision": self.precision, "fingerprint": self.fingerprint}, folder / TRAINER_FILE)
 
         write_folder_atomically(self.state_dir, write)
 
@@ -162,6 +235,9 @@ class Trainer:
         the last step is done, before the checkpoint is written (a dev selection may load other weights there).
         """
         config = self.config
+        if self.finished:
+            self._lock.close()
+            return self.out
         if self.step == 0:
             torch.manual_seed(config.seed)
             random.seed(config.seed)
@@ -200,6 +276,10 @@ class Trainer:
                     bar.set_postfix(loss=f"{np.mean(self.losses[-20:]):.4f}")
                 if self.step % config.checkpoint_every == 0 and self.step < config.steps:
                     self.save_state()
+            self.model.eval()
+            for callback in callbacks:
+                callback.after_training(self)
+            return self.save_final()
         except KeyboardInterrupt:
             logger.warning("interrupted at step %d: saving %s", self.step, self.state_dir)
             self.save_state()
@@ -207,18 +287,19 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        self.model.eval()
-        for callback in callbacks:
-            callback.after_training(self)
-        return self.save_final()
+            self._lock.close()
 
     def save_final(self) -> Path:
         """Write the loadable checkpoint into ``out`` (``pt_meta.json`` last) and the loss curve beside it."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             meta = {**self.metadata, "steps": self.step, "processes": self.world,
-                    "final_loss": float(np.mean(self.losses[-20:] or [math.nan])), "training": asdict(self.config)}
-            write_checkpoint(self.unwrapped(), self.tokenizer, self.out, meta, in_place=True)
+                    "final_loss": float(np.mean(self.losses[-20:] or [math.nan])), "training": asdict(self.config),
+                    "fingerprint": self.fingerprint}
+            self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "losses.json").write_text(json.dumps(self.losses))
+            write_checkpoint(self.unwrapped(), self.tokenizer, self.out, meta, in_place=True)
+            if not self.config.keep_state:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
         self.accelerator.wait_for_everyone()
         return self.out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -21,7 +21,7 @@ from ..rerank.scoring import encode_pairs, relevance_logits
 from ..retrieve.bm25 import neighbours
 from ..retrieve.codeswitch import SwitchStats, check_ratio, code_switch
 from .config import TEACHER, TeacherRecipe
-from .loop import Trainer, batch_indices, shard
+from .loop import Trainer, batch_indices, digest, shard
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def head_parameter_names(model) -> list:
     return [n for n, _ in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
 
 
-def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, tokenizer=None) -> str:
+def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, tokenizer=None,
+                  restart: bool = False) -> str:
     """Train a cross-encoder teacher on ``examples`` with ``recipe``; returns the output folder (loadable by
     ``OpticalReranker``). Resumes from ``out/state`` when present.
 
@@ -140,6 +141,7 @@ def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, to
         out: output folder.
         recipe: a :class:`~pyterrier_optical.train.config.TeacherRecipe` (default: the embedded teacher's).
         model: where to start (default ``recipe.base_model``): a name, a path, or a loaded model with ``tokenizer``.
+        restart: start over in ``out`` (an earlier run with other settings or data is otherwise refused).
     """
     examples = list(examples)
     if not examples:
@@ -162,7 +164,11 @@ def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, to
         meta["base_model"] = getattr(model.config, "name_or_path", None)
     if recipe.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    trainer = Trainer(model, tokenizer, out, config, head_parameter_names(model), {**meta, "examples": len(examples)})
+    recipe_fields = {f"recipe.{k}": v for k, v in asdict(recipe).items() if k != "training"}
+    data = {**recipe_fields, "examples": digest([(e.query, e.positive, e.negatives) for e in examples]),
+            "start": str(meta["base_model"])}
+    trainer = Trainer(model, tokenizer, out, config, head_parameter_names(model), {**meta, "examples": len(examples)},
+                      data=data, restart=restart)
 
     def loss_fn(step, rank, world):
         batch = [examples[i] for i in shard(batch_indices(step, config.batch_size, len(examples), config.seed),
