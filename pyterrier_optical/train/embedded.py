@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..rerank.checkpoint import is_checkpoint, provide_embedded
-from ..util.io import optical_home
+from ..util.device import infer_device, resolve_precision
+from ..util.io import folder_lock, optical_home
 from .config import CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe
 from .distill import distill_student
 from .teacher import offline_teacher_examples, train_teacher
@@ -23,25 +24,33 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """An embedded reranker: its cache folder, its recipe, the embedded teacher a student starts from, and the
-    build time measured on 2 CPU cores (minutes, fp32; see the README)."""
+    """An embedded reranker: its cache folder (named by the precision it is built in: ``<folder>-bf16``; fp32 builds
+    keep the bare name), its recipe, the embedded teacher a student starts from, and the build times measured on 2
+    CPU cores per precision (minutes; see the README)."""
 
     folder: str
     recipe: TeacherRecipe | StudentRecipe
     description: str
-    minutes: int
+    minutes: dict
     teacher: str | None = None
+
+    @property
+    def precision(self) -> str:
+        """The precision this machine builds it in (the recipe's, ``auto`` resolved)."""
+        return resolve_precision(self.recipe.training.precision, infer_device(self.recipe.training.device))
 
 
 EMBEDDED = {
     "optical-student": EmbeddedModel("student-e5-small-v1", STUDENT, "the OPTICAL student (the default reranker)",
-                                     14, teacher="optical-teacher"),
-    "optical-teacher": EmbeddedModel("teacher-e5-small-v1", TEACHER, "the English teacher cross-encoder", 11),
+                                     {"fp32": 14, "bf16": 8}, teacher="optical-teacher"),
+    "optical-teacher": EmbeddedModel("teacher-e5-small-v1", TEACHER, "the English teacher cross-encoder",
+                                     {"fp32": 11, "bf16": 7}),
     "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v1", CODESWITCH_TEACHER,
-                                                "the teacher trained on code-switched queries (p = 0.5)", 10),
+                                                "the teacher trained on code-switched queries (p = 0.5)",
+                                                {"fp32": 10, "bf16": 7}),
     "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v1", STUDENT,
-                                                "the OPTICAL student of the code-switch teacher", 12,
-                                                teacher="optical-codeswitch-teacher"),
+                                                "the OPTICAL student of the code-switch teacher",
+                                                {"fp32": 12, "bf16": 8}, teacher="optical-codeswitch-teacher"),
 }
 
 
@@ -55,7 +64,9 @@ def embedded_model(name: str) -> EmbeddedModel:
 
 def embedded_folder(name: str) -> Path:
     """Where the embedded reranker ``name`` is (or will be) cached."""
-    return optical_home() / "rerankers" / embedded_model(name).folder
+    model = embedded_model(name)
+    suffix = "" if model.precision == "fp32" else f"-{model.precision}"
+    return optical_home() / "rerankers" / f"{model.folder}{suffix}"
 
 
 def build_order(names) -> list:
@@ -71,7 +82,8 @@ def build_order(names) -> list:
 
 def remaining_minutes(name: str) -> int:
     """Roughly how long ``name`` and the unbuilt teacher it needs take to build here."""
-    return sum(embedded_model(n).minutes for n in build_order([name]) if not is_checkpoint(embedded_folder(n)))
+    return sum(embedded_model(n).minutes.get(embedded_model(n).precision, 15) for n in build_order([name])
+               if not is_checkpoint(embedded_folder(n)))
 
 
 def embedded_path(name: str, verbose: bool = True) -> Path:
@@ -80,6 +92,13 @@ def embedded_path(name: str, verbose: bool = True) -> Path:
     path = embedded_folder(name)
     if is_checkpoint(path):
         return path
+    with folder_lock(path.with_name(path.name + ".build"), f"building {name}", wait=True):  # one builder at a time
+        if is_checkpoint(path):  # built by the process this one waited for
+            return path
+        return _build(name, model, path, verbose)
+
+
+def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool) -> Path:
     logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
                    "`optical build` does it ahead of time", name, model.description, path, remaining_minutes(name))
     if isinstance(model.recipe, TeacherRecipe):
