@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 
+from .retrieve.codeswitch import check_ratio
 from .train.config import STUDENT, TEACHER
 from .util.device import PRECISIONS, infer_device, resolve_precision
 
@@ -136,6 +137,11 @@ def cmd_experiment(args):
     models = {name: path for name, path in ((TEACHER_SYSTEM, args.teacher), (STUDENT_SYSTEM, args.student)) if path}
     if args.no_codeswitch:
         models.update({CS_TEACHER: None, CS_STUDENT: None})
+    bad = [code for code in args.nmt_code or () if "=" not in code.strip("=")]
+    if bad:
+        raise ValueError(f"--nmt-code takes LANG=CODE pairs (e.g. sw=swh_Latn), got {' '.join(bad)}")
+    for ratio in args.ratios or ():
+        check_ratio(ratio)
     codes = dict(code.split("=", 1) for code in args.nmt_code or ())
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
                       args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,

@@ -255,7 +255,10 @@ def test_reliability_an_interrupted_run_resumes_only_with_its_own_settings(tiny_
 @pytest.mark.parametrize("args,message", [(["--lr", "-1"], "lr must be >= 0"), (["--head-lr", "-1"], "head_lr"),
                                           (["--steps", "0"], "steps must be >= 1"),
                                           (["--device", "cuda"], "CUDA is not available"),
-                                          (["--precision", "fp16"], "'fp16' was asked for")])
+                                          (["--precision", "fp16"], "'fp16' was asked for"),
+                                          (["--negatives", "0"], "negatives must be >= 1"),
+                                          (["--max-length", "0"], "max_length must be >= 8"),
+                                          (["--codeswitch", "1.5"], "codeswitch must be a ratio")])
 def test_reliability_bad_training_arguments_exit_2_with_one_line(args, message, tmp_path, capsys):
     from pyterrier_optical.cli import main
 
@@ -270,3 +273,32 @@ def test_reliability_an_output_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "o").write_text("not a folder")
     assert main(["train-teacher", "--out", str(tmp_path / "o"), "--steps", "1", "--quiet"]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [(["--score-candidates", "1"], "score_candidates must be >= 2"),
+                                          (["--epsilon", "0"], "epsilon and sinkhorn_tol must be > 0"),
+                                          (["--eval-every", "0"], "eval_every must be >= 1"),
+                                          (["--dev-source", "other"], "dev_source must be one of")])
+def test_reliability_bad_distillation_arguments_exit_2_with_one_line(args, message, tmp_path, capsys):
+    from pyterrier_optical.cli import main
+
+    assert main(["distill", "--teacher", str(tmp_path / "t"), "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args,message", [(["--ratios", "5"], "ratio p must be in [0, 1], got 5.0"),
+                                          (["--nmt", "m", "--nmt-code", "swh_Latn"], "--nmt-code takes LANG=CODE")])
+def test_reliability_bad_demo_arguments_exit_2_before_any_work(args, message, tmp_path, capsys):
+    from pyterrier_optical.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), *args]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "demo").exists()
+
+
+def test_reliability_a_single_test_name_is_one_test():
+    from pyterrier_optical.experiment.compare import check_tests
+
+    assert check_tests("wilcoxon") == ("wilcoxon",) and check_tests(["t", "wilcoxon"]) == ("t", "wilcoxon")
+    with pytest.raises(ValueError, match="unknown test 'w'"):
+        check_tests(["w"])

@@ -174,9 +174,7 @@ def compare(systems: dict, datasets: dict, measures, baseline: str | None = None
         raise ValueError(f"correction {correction!r} needs a baseline to compare against")
     if correction is not None and correction not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}; choose from {CORRECTIONS} or None")
-    for test in tests:
-        if test not in TESTS:
-            raise ValueError(f"unknown test {test!r}; choose from {TESTS}")
+    tests = check_tests(tests)
     measures = parse_measures(measures)
     inputs = {}
     for lang, data in datasets.items():
@@ -209,9 +207,19 @@ def compare(systems: dict, datasets: dict, measures, baseline: str | None = None
     return Comparison(significance_table(per_query, baseline, tests, correction), per_query, baseline)
 
 
+def check_tests(tests) -> tuple:
+    """``tests`` as a tuple of known test names (one name alone, such as ``"wilcoxon"``, is a tuple of one)."""
+    tests = (tests,) if isinstance(tests, str) else tuple(tests)
+    for test in tests:
+        if test not in TESTS:
+            raise ValueError(f"unknown test {test!r}; choose from {TESTS}")
+    return tests
+
+
 def significance_table(per_query: pd.DataFrame, baseline: str | None, tests=TESTS,
                        correction: str | None = "holm") -> pd.DataFrame:
     """The tidy table of :class:`Comparison` from per-query values."""
+    tests = check_tests(tests)
     rows = []
     for (lang, measure), frame in per_query.groupby(["lang", "measure"], sort=False):
         values = frame.pivot(index="qid", columns="system", values="value")

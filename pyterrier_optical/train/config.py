@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..data.bitext import CHROMIUM_LANGUAGES
+from ..data.bitext import CHROMIUM_LANGUAGES, SOURCES
 from ..util.device import PRECISIONS
 
 
@@ -115,6 +115,21 @@ class DistillConfig:
     score_temperature: float = 1.0
     pair_context: bool = False
 
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be >= 8, got {self.max_length}")
+        if self.epsilon <= 0 or self.sinkhorn_iter < 1 or self.sinkhorn_tol <= 0:
+            raise ValueError(f"epsilon and sinkhorn_tol must be > 0 and sinkhorn_iter >= 1, got {self.epsilon}, "
+                             f"{self.sinkhorn_tol}, {self.sinkhorn_iter}")
+        for name in ("english_weight", "pooled_weight", "ot_weight", "score_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.needs_candidates and self.score_candidates < 2:
+            raise ValueError(f"score_candidates must be >= 2 (the pair's own English and a neighbour), got "
+                             f"{self.score_candidates}")
+        if self.score_temperature <= 0:
+            raise ValueError(f"score_temperature must be > 0, got {self.score_temperature}")
+
     @property
     def needs_candidates(self) -> bool:
         return bool(self.score_weight) or self.pair_context
@@ -144,6 +159,17 @@ class TeacherRecipe:
     codeswitch_languages: tuple = CHROMIUM_LANGUAGES
     codeswitch_fields: tuple = ("query",)
 
+    def __post_init__(self):
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be >= 8, got {self.max_length}")
+        if self.negatives < 1:
+            raise ValueError(f"negatives must be >= 1, got {self.negatives}")
+        if self.codeswitch is not None and not 0 <= self.codeswitch <= 1:
+            raise ValueError(f"codeswitch must be a ratio in [0, 1], got {self.codeswitch}")
+        unknown = set(self.codeswitch_fields) - {"query", "documents"}
+        if unknown or not self.codeswitch_fields:
+            raise ValueError(f"codeswitch_fields must be among query and documents, got {list(self.codeswitch_fields)}")
+
 
 @dataclass(frozen=True)
 class StudentRecipe:
@@ -165,6 +191,12 @@ class StudentRecipe:
     dev_source: str = "kolibri"
     eval_every: int = 25
     select_on_dev: bool = True
+
+    def __post_init__(self):
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.dev_source not in SOURCES:
+            raise ValueError(f"dev_source must be one of {SOURCES}, got {self.dev_source!r}")
 
 
 # the embedded rerankers' recipes, as measured in the README; bf16 where the hardware has it (its builds matched or
