@@ -63,7 +63,7 @@ def tiny_model_dir(tmp_path_factory):
 def tiny_reranker(tiny_model_dir):
     from pyterrier_optical import OpticalReranker
 
-    return OpticalReranker(str(tiny_model_dir), batch_size=4, verbose=False)
+    return OpticalReranker(str(tiny_model_dir), batch_size=4, verbose=False, precision="fp32")  # exact, batch-invariant
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_a_saved_reranker_is_an_artifact(checkpoint, tiny_reranker):
     artifact = pt.Artifact.load(str(checkpoint))
     assert isinstance(artifact, OpticalCheckpoint) and artifact.built()
     assert artifact.metadata()["languages"] == ["sw"] and "type" not in artifact.metadata()
-    np.testing.assert_allclose(artifact.reranker(verbose=False).score(QUERIES, TEXTS),
+    np.testing.assert_allclose(artifact.reranker(verbose=False, precision="fp32").score(QUERIES, TEXTS),
                                tiny_reranker.score(QUERIES, TEXTS), atol=1e-6)
 
 
@@ -50,7 +50,7 @@ def test_packaged_artifact_round_trips_through_pyterrier_download(checkpoint, ti
     finally:
         server.shutdown()
     assert isinstance(downloaded, OpticalCheckpoint) and downloaded.path != checkpoint
-    np.testing.assert_allclose(downloaded.reranker(verbose=False).score(QUERIES, TEXTS),
+    np.testing.assert_allclose(downloaded.reranker(verbose=False, precision="fp32").score(QUERIES, TEXTS),
                                tiny_reranker.score(QUERIES, TEXTS), atol=1e-6)
 
 
@@ -93,7 +93,7 @@ def test_the_default_reranker_is_the_optical_student(tiny_reranker, monkeypatch,
     assert DEFAULT_MODEL == "optical-student" and isinstance(EMBEDDED[DEFAULT_MODEL].recipe, StudentRecipe)
     monkeypatch.setenv("OPTICAL_HOME", str(tmp_path))
     tiny_reranker.save_pretrained(embedded_folder("optical-student"), role="student")  # as if built before
-    default = OpticalReranker(verbose=False)
+    default = OpticalReranker(verbose=False, precision="fp32")
     assert default.metadata_["role"] == "student"
     np.testing.assert_allclose(default.score(QUERIES, TEXTS), tiny_reranker.score(QUERIES, TEXTS), atol=1e-6)
     shutil.rmtree(tmp_path / "rerankers")

@@ -64,8 +64,8 @@ def test_overlong_document_and_query_are_truncated(tiny_reranker):
 def test_batch_size_does_not_change_scores(tiny_model_dir):
     queries = ["privacy settings"] * 7 + ["open tab"] * 7
     texts = [f"{'word ' * i}privacy and security" for i in range(14)]
-    one = OpticalReranker(str(tiny_model_dir), batch_size=1, verbose=False).score(queries, texts)
-    many = OpticalReranker(str(tiny_model_dir), batch_size=64, verbose=False).score(queries, texts)
+    one = OpticalReranker(str(tiny_model_dir), batch_size=1, verbose=False, precision="fp32").score(queries, texts)
+    many = OpticalReranker(str(tiny_model_dir), batch_size=64, verbose=False, precision="fp32").score(queries, texts)
     np.testing.assert_allclose(one, many, atol=1e-5)
 
 
@@ -79,7 +79,7 @@ def test_rank_orders_documents(tiny_reranker):
 
 def test_save_and_load_round_trip(tiny_reranker, tmp_path):
     tiny_reranker.save_pretrained(tmp_path / "ckpt", languages=["sw"])
-    again = OpticalReranker.from_pretrained(tmp_path / "ckpt", verbose=False)
+    again = OpticalReranker.from_pretrained(tmp_path / "ckpt", verbose=False, precision="fp32")
     assert again.metadata_["languages"] == ["sw"] and again.metadata_["max_length"] == tiny_reranker.max_length
     f = frame()
     np.testing.assert_allclose(again(f)["score"], tiny_reranker(f)["score"], atol=1e-6)

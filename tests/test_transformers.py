@@ -59,8 +59,8 @@ def lucene_bm25():
 
 
 FACTORIES = {
-    "OpticalReranker": lambda: OpticalReranker(tiny_dir(), batch_size=4, verbose=False),
-    "DenseReranker": lambda: DenseReranker(tiny_dir(), batch_size=4),
+    "OpticalReranker": lambda: OpticalReranker(tiny_dir(), batch_size=4, verbose=False, precision="fp32"),
+    "DenseReranker": lambda: DenseReranker(tiny_dir(), batch_size=4, precision="fp32"),
     "LinearFusion": lambda: LinearFusion(0.3),
     "KeepScore": lambda: KeepScore(),
     "CodeSwitch": lambda: CodeSwitch(shipped_lexicon("sw", "from_en"), p=0.5, seed=3),
