@@ -111,13 +111,16 @@ def test_bf16_training_learns_like_fp32_with_autocast_per_step(tiny_model_dir, t
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     examples = english_task([en for en, _ in load_bitext("sw", "train")[:400]], num_negatives=3, verbose=False)[:16]
-    fp32, _ = teacher_losses(tok, examples, tmp_path, "fp32")
+    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.train.teacher import listwise_loss
+
+    with torch.no_grad():
+        before = float(listwise_loss(build_tiny_cross_encoder(tok, seed=1), tok, examples, 3, 64, "cpu"))
     bf16, meta = teacher_losses(tok, examples, tmp_path, "bf16")
+    with torch.no_grad():
+        after = float(listwise_loss(load_cross_encoder(tmp_path / "bf16")[0], tok, examples, 3, 64, "cpu"))
     assert np.isfinite(bf16).all()
-    # both learn (a cast cache of stale weights would stall it); how far, on 16 examples, varies from run to run
-    # (final losses measured .57 vs .74 and .95 vs .62), so only the fall is asserted
-    for losses in (fp32, bf16):
-        assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert after < before - 0.3  # it learns as the fp32 teacher test does (a stale cast cache would stall it)
     assert meta["precision"] == "bf16" and meta["training"]["precision"] == "bf16"
     # the Trainer leaves autocast after every step
     trainer = Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "probe",
