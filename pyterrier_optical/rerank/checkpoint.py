@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from ..util.device import infer_device
@@ -90,10 +91,7 @@ def write_checkpoint(model, tokenizer, path, metadata: dict | None = None, in_pl
         for file in sorted(staging.iterdir(), key=lambda f: f.name == METADATA_FILE):
             os.replace(file, path / file.name)
     finally:
-        if staging.exists():
-            for file in staging.iterdir():
-                file.unlink()
-            staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
