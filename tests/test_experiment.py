@@ -84,17 +84,70 @@ def test_gap_analysis(result):
     assert base["closed"] == pytest.approx(0) and not base["significant"]
 
 
+class Counted(pt.Transformer):
+    """``inner``, counting the calls with queries (PyTerrier may also call it with an empty frame to inspect it); its
+    description is stable across instances."""
+
+    def __init__(self, inner, label="counted"):
+        self.inner, self.label, self.calls = inner, label, 0
+
+    def __repr__(self):
+        return f"Counted({self.label})"
+
+    def transform(self, inp):
+        self.calls += bool(len(inp))
+        return self.inner(inp)
+
+
 def test_saved_runs_are_reused(setting, tmp_path):
     topics, qrels, systems = setting["sw"]
     first = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
                     correction=None)
-
-    class Broken(pt.Transformer):
-        def transform(self, inp):
-            raise AssertionError("a saved run must be reused")
-
-    again = compare({"bm25": Broken()}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    again = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
+                    correction=None)
     pd.testing.assert_frame_equal(first.per_query, again.per_query)
+
+
+def test_reliability_saved_runs_are_reused_only_for_the_same_topics_and_pipeline(setting, tmp_path):
+    topics, qrels, systems = setting["sw"]
+    counted = Counted(systems["bm25"])
+    small = compare({"bm25": counted}, {"sw": (topics.head(2), qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    compare({"bm25": counted}, {"sw": (topics.head(2), qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    assert counted.calls == 1  # the same topics and pipeline: reused
+    larger = compare({"bm25": counted}, {"sw": (topics.head(4), qrels)}, [RR @ 10], save_dir=tmp_path,
+                     correction=None)
+    assert counted.calls == 2  # other topics: rerun, and the new queries are scored, not 0
+    fresh = compare({"bm25": systems["bm25"]}, {"sw": (topics.head(4), qrels)}, [RR @ 10], correction=None)
+    pd.testing.assert_frame_equal(larger.per_query, fresh.per_query)
+    assert len(small.per_query) == 2
+    other = Counted(systems["untranslated"], "another pipeline")
+    renamed = compare({"bm25": other}, {"sw": (topics.head(4), qrels)}, [RR @ 10], save_dir=tmp_path,
+                      correction=None)
+    assert other.calls == 1  # another pipeline under the same name: rerun
+    assert renamed.per_query["value"].mean() < larger.per_query["value"].mean()
+
+
+def test_reliability_qids_of_other_types_and_a_system_returning_nothing(setting):
+    topics, qrels, systems = setting["sw"]
+    topics = topics.head(8)
+    as_int = {i: q for i, q in enumerate(topics["qid"])}
+    int_topics = topics.assign(qid=range(8))
+    int_qrels = qrels[qrels["qid"].isin(as_int.values())].assign(
+        qid=lambda f: f["qid"].map({q: i for i, q in as_int.items()}))
+    renumber = pt.apply.generic(lambda f: f.assign(qid=f["qid"].astype(str)))
+    ints = compare({"bm25": renumber >> systems["bm25"]}, {"sw": (int_topics, int_qrels)}, [RR @ 10],
+                   correction=None)
+    strs = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], correction=None)
+    assert ints.table["value"].iloc[0] == pytest.approx(strs.table["value"].iloc[0])
+    with pytest.raises(ValueError, match="1 row\\(s\\) without a qid"):
+        compare({"bm25": systems["bm25"]}, {"sw": (topics.assign(qid=[None] + list(topics["qid"][1:])), qrels)},
+                [RR @ 10], correction=None)
+    nothing = pt.apply.generic(lambda f: pd.DataFrame(columns=["qid", "query", "docno", "score", "rank"]))
+    run = compare({"bm25": systems["bm25"], "nothing": nothing}, {"sw": (topics, qrels)}, [RR @ 10],
+                  baseline="bm25", correction=None)
+    means = run.means().set_index("system")["value"]
+    assert means["nothing"] == 0 and means["bm25"] > 0.3
+    assert (run.per_query[run.per_query["system"] == "nothing"]["value"] == 0).all()
 
 
 def test_bad_inputs(setting):

@@ -302,3 +302,78 @@ def test_reliability_a_single_test_name_is_one_test():
     assert check_tests("wilcoxon") == ("wilcoxon",) and check_tests(["t", "wilcoxon"]) == ("t", "wilcoxon")
     with pytest.raises(ValueError, match="unknown test 'w'"):
         check_tests(["w"])
+
+
+def _copy_model(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("empty", "holds no model \\(no config.json\\)"),
+    ("state only", "holds only an interrupted training run's state/"),
+    ("corrupt config", "config.json is corrupt"),
+    ("no weights", "has a config.json but no weights"),
+    ("truncated weights", "model.safetensors is damaged"),
+    ("no tokenizer", "has no tokenizer files"),
+])
+def test_reliability_a_damaged_model_folder_is_named_with_what_is_wrong(tiny_model_dir, tmp_path, damage, message):
+    from pyterrier_optical.rerank.dense import DenseReranker
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+
+    folder = tmp_path / "model"
+    if damage in ("empty", "state only"):
+        (folder / ("state" if damage == "state only" else "")).mkdir(parents=True)
+    else:
+        _copy_model(tiny_model_dir, folder)
+        if damage == "corrupt config":
+            (folder / "config.json").write_text('{"model_type": "bert", ', encoding="utf-8")
+        elif damage == "no weights":
+            (folder / "model.safetensors").unlink()
+        elif damage == "truncated weights":
+            weights = folder / "model.safetensors"
+            weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        else:
+            for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+                (folder / name).unlink(missing_ok=True)
+    for load in (OpticalReranker, DenseReranker):
+        with pytest.raises(ValueError, match=message) as error:
+            load(str(folder))
+        assert str(folder) in str(error.value)
+
+
+def test_reliability_a_missing_nested_path_is_named_not_taken_for_a_hub_id(tmp_path):
+    from pyterrier_optical.rerank.dense import DenseReranker
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+
+    for load in (OpticalReranker, DenseReranker):
+        with pytest.raises(FileNotFoundError, match="model path 'models/e5/small' does not exist"):
+            load("models/e5/small")
+
+
+def test_reliability_a_damaged_embedded_cache_names_the_folder_to_delete(tiny_model_dir, tmp_path, monkeypatch):
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+    from pyterrier_optical.train.embedded import embedded_folder
+
+    monkeypatch.setenv("OPTICAL_HOME", str(tmp_path / "home"))
+    folder = _copy_model(tiny_model_dir, embedded_folder("optical-teacher"))
+    (folder / "pt_meta.json").write_text('{"type": "reranker", "format": "optical"}', encoding="utf-8")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"delete the folder {folder} and it is rebuilt"):
+        OpticalReranker("optical-teacher")
+
+
+def test_reliability_register_local_refuses_duplicate_docnos_and_shipped_ids(tmp_path):
+    from pyterrier_optical.data.datasets import register_local
+    from pyterrier_optical.data.files import BadRecordError
+
+    docs = tmp_path / "docs.tsv"
+    docs.write_text("d1\talpha one\nd2\tgamma\nd1\tbeta two\n", encoding="utf-8")
+    with pytest.raises(BadRecordError, match="docs.tsv:3: duplicate docno 'd1' \\(first on line 1\\)"):
+        register_local("test-reliability/duplicates", docs)
+    docs.write_text("d1\talpha one\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="is one of the shipped collections"):
+        register_local("optical/ui/sw-en/test", docs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from pathlib import Path
 
 import ir_datasets
@@ -18,7 +19,7 @@ from ir_datasets.formats import BaseDocs, BaseQrels, BaseQueries, GenericDoc, Ge
 from ir_datasets.indices import Docstore
 
 from .bitext import SPLITS, load_bitext, shipped_languages
-from .files import BadRecordError, read_lines, read_records
+from .files import BadRecordError, enumerate_records, read_lines, read_records
 from .languages import language
 
 NAME = "optical"
@@ -182,11 +183,18 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
         if _LOCAL[name] == signature:
             return name
         raise ValueError(f"dataset id {name!r} is already registered with other files: {_LOCAL[name][0]}")
-    if name in ir_datasets.registry:
-        raise ValueError(f"dataset id {name!r} already exists in ir_datasets")
+    if name in ir_datasets.registry or re.match(SHIPPED_PATTERN, name):
+        raise ValueError(f"dataset id {name!r} already exists in ir_datasets (or is one of the shipped "
+                         f"collections): choose another name")
     parts = []
     if "docs" in paths:
-        docs_records = read_records(paths["docs"], ["docno", "text"], aliases={"doc_id": "docno"})
+        seen, docs_records = {}, []
+        for number, record in enumerate_records(paths["docs"], ["docno", "text"], aliases={"doc_id": "docno"}):
+            if record["docno"] in seen:
+                raise BadRecordError(paths["docs"], number, f"duplicate docno {record['docno']!r} (first on line "
+                                                            f"{seen[record['docno']]})")
+            seen[record["docno"]] = number
+            docs_records.append(record)
         parts.append(ListDocs([GenericDoc(r["docno"], r["text"]) for r in docs_records], doc_lang))
     if "queries" in paths:
         parts.append(ListQueries([GenericQuery(r["qid"], r["query"]) for r in
@@ -248,5 +256,5 @@ def load_public(collection: str, query_lang: str, doc_lang: str, split: str | No
     return dataset
 
 
-ir_datasets.registry.register_pattern(rf"^{NAME}/(ui|ui-kolibri)/([a-z]{{2,3}})-en/(train|dev|test)$",
-                                      _shipped_initializer)
+SHIPPED_PATTERN = rf"^{NAME}/(ui|ui-kolibri)/([a-z]{{2,3}})-en/(train|dev|test)$"
+ir_datasets.registry.register_pattern(SHIPPED_PATTERN, _shipped_initializer)

@@ -49,13 +49,21 @@ def report(error: BadRecordError, on_error: str, skipped: list | None):
 
 def read_records(path, columns, on_error: str = "raise", skipped: list | None = None, header: bool | None = None,
                  check=None, aliases: dict | None = None):
+    """The records of :func:`enumerate_records`, without their line numbers."""
+    for _, record in enumerate_records(path, columns, on_error, skipped, header, check, aliases):
+        yield record
+
+
+def enumerate_records(path, columns, on_error: str = "raise", skipped: list | None = None,
+                      header: bool | None = None, check=None, aliases: dict | None = None):
     """Dicts with ``columns`` from a TSV (any suffix but ``.jsonl``/``.json``) or a JSON lines file.
 
     TSV lines hold the columns in order; the first line is a header when ``header`` is True, or (``None``) when it
     equals the column names. JSONL lines are objects holding every column. Empty lines are passed over. A malformed
     line raises :class:`BadRecordError` naming the file and line, or with ``on_error="skip"`` is logged and its
     number appended to ``skipped``. ``check(record)`` may raise a ValueError to reject a record the same way.
-    ``aliases`` maps other JSON field names to columns (e.g. ``{"doc_id": "docno"}``).
+    ``aliases`` maps other JSON field names to columns (e.g. ``{"doc_id": "docno"}``). Yields
+    ``(line number, record)``.
     """
     columns = list(columns)
     as_json = Path(path).suffix.lower() in (".jsonl", ".json")
@@ -71,7 +79,7 @@ def read_records(path, columns, on_error: str = "raise", skipped: list | None = 
         except ValueError as e:
             report(BadRecordError(path, number, str(e)), on_error, skipped)
             continue
-        yield record
+        yield number, record
 
 
 def _parse(line: str, columns: list, as_json: bool, aliases: dict) -> dict:

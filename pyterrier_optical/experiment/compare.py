@@ -6,7 +6,11 @@ are saved in ``save_dir`` and reused: an interrupted comparison loses only the s
 """
 from __future__ import annotations
 
+import glob
+import hashlib
+import json
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +23,11 @@ from scipy import stats
 
 from ..data.languages import LANGUAGES, language
 from ..retrieve.codeswitch import CodeSwitch, check_ratio
+from ..util.io import write_file_atomically
 
 logger = logging.getLogger(__name__)
 TESTS = ("t", "wilcoxon")
+FINGERPRINTS = "fingerprints.json"
 CORRECTIONS = ("bonferroni", "holm")
 
 
@@ -78,11 +84,40 @@ def _topics_and_qrels(name: str, data) -> tuple:
     missing = {"qid", "docno", "label"} - set(qrels.columns)
     if missing:
         raise ValueError(f"qrels of dataset {name!r} lack the column(s) {sorted(missing)}")
-    common = set(topics["qid"].astype(str)) & set(qrels["qid"].astype(str))
+    for what, frame in (("topics", topics), ("qrels", qrels)):
+        if frame["qid"].isna().any():
+            rows = frame.index[frame["qid"].isna()].tolist()
+            raise ValueError(f"{what} of dataset {name!r}: {len(rows)} row(s) without a qid (rows {rows[:5]})")
+    topics = topics.assign(qid=topics["qid"].astype(str))  # 1 and "1" are the same query
+    qrels = qrels.assign(qid=qrels["qid"].astype(str), docno=qrels["docno"].astype(str))
+    common = set(topics["qid"]) & set(qrels["qid"])
     if not common:
         raise ValueError(f"dataset {name!r}: no query has both a topic and relevance judgements")
-    topics = topics[topics["qid"].astype(str).isin(common)]
-    return topics, qrels
+    return topics[topics["qid"].isin(common)], qrels
+
+
+def run_fingerprint(pipeline, topics: pd.DataFrame) -> str:
+    """A digest of a pipeline's description and the topics it runs on (qids and query texts): a saved run is
+    reused only under the same one."""
+    description = re.sub(r" at 0x[0-9a-f]+", "", repr(pipeline))  # default reprs carry a memory address
+    queries = sorted(zip(topics["qid"].astype(str), topics["query"].astype(str)))
+    return hashlib.sha256(json.dumps([description, queries], ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def forget_stale_runs(folder: Path, names, pipelines, topics: pd.DataFrame) -> None:
+    """Delete the saved runs in ``folder`` that were made for other topics or by another pipeline of the same name
+    (or that carry no fingerprint), and record the fingerprints of the runs about to be made."""
+    file = folder / FINGERPRINTS
+    saved = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    for name, pipeline in zip(names, pipelines):
+        fingerprint = run_fingerprint(pipeline, topics)
+        if saved.get(name) != fingerprint:
+            for run in folder.glob(f"{glob.escape(name)}.res.gz"):
+                logger.info("%s: the saved run of %r was made for other topics or another pipeline: rerunning",
+                            folder, name)
+                run.unlink()
+            saved[name] = fingerprint
+    write_file_atomically(file, lambda f: f.write_text(json.dumps(saved, indent=1), encoding="utf-8"))
 
 
 @dataclass
@@ -189,14 +224,13 @@ def compare(systems: dict, datasets: dict, measures, baseline: str | None = None
             pipelines.append(system[lang] if isinstance(system, dict) else system)
         kwargs = {}
         if save_dir is not None:
-            (Path(save_dir) / lang).mkdir(parents=True, exist_ok=True)
-            kwargs = dict(save_dir=str(Path(save_dir) / lang), save_mode="reuse")
+            folder = Path(save_dir) / lang
+            folder.mkdir(parents=True, exist_ok=True)
+            forget_stale_runs(folder, names, pipelines, topics)
+            kwargs = dict(save_dir=str(folder), save_mode="reuse")
         if batch_size:
             kwargs["batch_size"] = batch_size
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="precompute_prefix was True")
-            run = pt.Experiment(pipelines, topics, qrels, measures, names=names, perquery=True,
-                                precompute_prefix=True, verbose=verbose, **kwargs)
+        run = experiment(lang, pipelines, names, topics, qrels, measures, verbose, kwargs)
         qids = topics["qid"].astype(str).unique()
         full = pd.MultiIndex.from_product([names, [str(m) for m in measures], qids], names=["name", "measure", "qid"])
         run = run.assign(qid=run["qid"].astype(str)).set_index(["name", "measure", "qid"])["value"]
@@ -205,6 +239,33 @@ def compare(systems: dict, datasets: dict, measures, baseline: str | None = None
         logger.info("%s: %d systems on %d queries", lang, len(names), len(qids))
     per_query = pd.concat(per_query, ignore_index=True)[["lang", "system", "measure", "qid", "value"]]
     return Comparison(significance_table(per_query, baseline, tests, correction), per_query, baseline)
+
+
+def experiment(lang: str, pipelines: list, names: list, topics, qrels, measures, verbose: bool, kwargs: dict
+               ) -> pd.DataFrame:
+    """Per-query ``pt.Experiment`` of ``pipelines`` (their common prefix run once). PyTerrier refuses a system
+    that returns nothing at all; such a system is then run alone and scores 0 on every query, with a warning."""
+    def run(systems, labels):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="precompute_prefix was True")
+            return pt.Experiment(systems, topics, qrels, measures, names=labels, perquery=True,
+                                 precompute_prefix=True, verbose=verbose, **kwargs)
+
+    try:
+        return run(pipelines, names)
+    except ValueError as e:
+        if "no results" not in str(e):
+            raise
+    runs = []
+    for pipeline, name in zip(pipelines, names):
+        try:
+            runs.append(run([pipeline], [name]))
+        except ValueError as e:
+            if "no results" not in str(e):
+                raise
+            logger.warning("%s: %r returned nothing for any of the %d queries: it scores 0 on each",
+                           lang, name, len(topics))
+    return pd.concat(runs, ignore_index=True) if runs else pd.DataFrame(columns=["name", "measure", "qid", "value"])
 
 
 def check_tests(tests) -> tuple:

