@@ -11,7 +11,7 @@ import pandas as pd
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.train.config import STUDENT
-from pyterrier_optical.rerank.dense import DenseReranker
+from pyterrier_optical.rerank.dense import E5Encoder
 from pyterrier_optical.train.selection import pool_mrr
 from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.teacher import english_task
@@ -26,7 +26,7 @@ if __name__ == "__main__":
     other = {en: o for en, o in pairs}
     pools = [[ex.positive, *ex.negatives] for ex in examples]
     scorers = {"teacher cross-encoder": OpticalReranker(args.teacher or "optical-teacher", verbose=False),
-               "multilingual-e5-small (dense)": DenseReranker()}
+               "multilingual-e5-small (dense)": E5Encoder()}
     rows = [{"ranker": name, "English query (its own task)": pool_mrr(s.score, [ex.query for ex in examples], pools),
              "other-language query": pool_mrr(s.score, [other[ex.positive] for ex in examples], pools)}
             for name, s in scorers.items()]

@@ -14,7 +14,7 @@ from .data.languages import LANGUAGES, Language, language
 from .data.lexicon import Lexicon, induce_lexicon, read_freedict, read_word_pairs, shipped_lexicon
 from .experiment.fusion import KeepScore, LinearFusion, fused
 from .rerank.artifact import OpticalCheckpoint
-from .rerank.dense import DenseReranker
+from .rerank.dense import DenseIndex, E5Encoder
 from .rerank.reranker import OpticalReranker
 from .retrieve.bm25 import MultilingualBM25, MultilingualBM25Retriever
 from .retrieve.codeswitch import CodeSwitch, LexiconTranslate
@@ -24,8 +24,9 @@ from .train import embedded  # noqa: F401  (provides the embedded rerankers to t
 from .train.config import DistillConfig, StudentRecipe, TeacherRecipe, TrainingConfig
 from .train.distill import OpticalDistiller
 
-__all__ = ["clir_dataset_id", "CodeSwitch", "DenseReranker", "DistillConfig", "fused", "induce_lexicon", "KeepScore",
-           "Language", "language", "LANGUAGES", "Lexicon", "LexiconTranslate", "LinearFusion", "load_bitext",
+__all__ = ["clir_dataset_id", "CodeSwitch", "DenseIndex", "DistillConfig", "E5Encoder", "fused", "induce_lexicon",
+           "KeepScore", "Language", "language", "LANGUAGES", "Lexicon", "LexiconTranslate", "LinearFusion",
+           "load_bitext",
            "LuceneBM25", "LuceneBM25Index", "MultilingualBM25", "MultilingualBM25Retriever", "NMTTranslate",
            "OpticalCheckpoint", "OpticalDistiller", "OpticalReranker", "read_bitext", "read_freedict",
            "read_word_pairs", "register_local", "shipped_lexicon", "StudentRecipe", "TeacherRecipe", "TrainingConfig"]

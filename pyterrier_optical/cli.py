@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
 import re
 import sys
+from pathlib import Path
 
 from .retrieve.codeswitch import check_ratio
 from .train.config import STUDENT, TEACHER
 from .util.device import PRECISIONS, infer_device, resolve_precision
+from .util.io import check_writable, explain_full_disk, optical_home
 
 QUIET_FIELDS = ("verbose",)  # set by --quiet
 
@@ -133,6 +136,7 @@ def _read_file(reader, path, skip_bad_lines: bool):
 def cmd_experiment(args):
     from .experiment.demo import CS_STUDENT, CS_TEACHER, STUDENT as STUDENT_SYSTEM, TEACHER as TEACHER_SYSTEM
     from .experiment.demo import run_demo
+    from .rerank.scoring import check_positive_int
 
     models = {name: path for name, path in ((TEACHER_SYSTEM, args.teacher), (STUDENT_SYSTEM, args.student)) if path}
     if args.no_codeswitch:
@@ -143,11 +147,18 @@ def cmd_experiment(args):
     for ratio in args.ratios or ():
         check_ratio(ratio)
     codes = dict(code.split("=", 1) for code in args.nmt_code or ())
+    for name in ("max_queries", "dev_queries", "rerank_depth", "sweep_queries"):
+        if getattr(args, name) is not None:
+            check_positive_int("--" + name.replace("_", "-"), getattr(args, name))
+    check_writable(optical_home())
+    check_writable(Path(args.out))
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
                       args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
-                      precision=args.precision)
-    print(report.read_text())
-    print(f"\nreport written to {report} (with CSVs and figures beside it)")
+                      precision=args.precision, full=args.full, dev_queries=args.dev_queries)
+    from .experiment.demo import HEADLINE_FILE
+
+    print((report.parent / HEADLINE_FILE).read_text())
+    print(f"\nthe whole report: {report} (every system and language, gap tables, CSVs and figures beside it)")
 
 
 def cmd_build(args):
@@ -205,11 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="report folder (an unfinished one is resumed)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished report in --out")
     p.add_argument("--languages", nargs="+", help="Chromium languages (default: sw am mr tl de fr fi)")
-    p.add_argument("--quick", action="store_true", help="sw and de, 50 queries each, 3 code-switch ratios")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke run: sw and de, 30 queries each, no sweep")
+    size.add_argument("--full", action="store_true", help="the whole study: adds the code-switch teacher, OPTICAL "
+                      "on it and the code-switch sweep (see the README for its time)")
     p.add_argument("--max-queries", type=int, help="queries per language (default 100)")
-    p.add_argument("--rerank-depth", type=int, default=10)
-    p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios (default 0 .25 .5 .75 1)")
-    p.add_argument("--sweep-queries", type=int, help="queries per language and ratio (default 20)")
+    p.add_argument("--dev-queries", type=int, default=50, help="dev queries per language for choosing rerank depth "
+                   "and fusion (default 50)")
+    p.add_argument("--rerank-depth", type=int, default=10, help="documents the rerankers of BM25 reorder")
+    p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios with --full (default 0 .25 .5 .75 1)")
+    p.add_argument("--sweep-queries", type=int, help="queries per language and ratio with --full (default 20)")
     p.add_argument("--no-ood", action="store_true", help="skip the out-of-domain Kolibri test splits")
     p.add_argument("--teacher", help="teacher checkpoint (default: the embedded one, built on first use)")
     p.add_argument("--student", help="OPTICAL student checkpoint (default: the embedded one, built on first use)")
@@ -268,7 +284,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except (ValueError, OSError, KeyError) as e:  # bad input: say what and where, no stack trace
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print(f"optical {args.command}: error: {explain_full_disk(e)}", file=sys.stderr)
+            return 1
+        print(f"optical {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError) as e:  # bad input: say what and where, no stack trace
         print(f"optical {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

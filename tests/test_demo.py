@@ -1,10 +1,13 @@
 """The demo end to end on tiny models (the real pipeline: PISA BM25, lexicon translation, cross-encoders, score
 caches, pt.Experiment, report with figures), its refusal to overwrite and its resumption."""
+import json
+
 import pandas as pd
 import pytest
 
 from pyterrier_optical.cli import main
-from pyterrier_optical.experiment.demo import CS_STUDENT, CS_TEACHER, DENSE_FUSION, FUSION, STUDENT, TEACHER, run_demo
+from pyterrier_optical.experiment.demo import (CS_STUDENT, CS_TEACHER, DENSE, DENSE_CONTROL, DENSE_FUSION,
+                                               DENSE_STUDENT, FUSION, STUDENT, TEACHER, run_demo)
 
 
 @pytest.fixture(scope="module")
@@ -13,42 +16,89 @@ def tiny_models(tiny_model_dir):
 
 
 def run(out, models, tiny_model_dir, **kwargs):
-    return run_demo(out, ["sw", "de"], quick=True, models=models, max_queries=6, sweep_queries=3, ratios=(0.0, 1.0),
-                    dense=str(tiny_model_dir), verbose=False, **kwargs)
+    settings = {**dict(max_queries=6, sweep_queries=3, ratios=(0.0, 1.0), dev_queries=5, full=True), **kwargs}
+    return run_demo(out, ["sw", "de"], models=models, dense=str(tiny_model_dir), verbose=False, **settings)
 
 
 def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path):
     report = run(tmp_path / "demo", tiny_models, tiny_model_dir)
     text = report.read_text()
-    for part in ("Chromium test splits", "against the OPTICAL student", "against mE5 dense", "Kolibri test splits",
-                 "High/low-resource gap", "Code-switched queries", "Wall clock of this run",
-                 "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)"):
-        assert part in text
+    for part in ("Chromium test splits (in domain), against mE5 retrieval", "against the control",
+                 "against the teacher zero-shot", "Kolibri test splits", "High/low-resource gap",
+                 "What distillation brings", "Code-switched queries", "Wall clock of this run",
+                 "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)",
+                 "Chosen on the Kolibri dev splits (sw, de;", "Chosen on the Chromium dev splits"):
+        assert part in text, part
     folder = report.parent
-    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "results-2.csv", "results-3.csv", "results-4.csv",
-                 "sweep.csv", "sweep.png", "languages-1.png", "fusion_dev.csv"):
+    for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "share-2.csv", "results-3.csv", "results-4.csv",
+                 "sweep.csv", "sweep.png", "languages-1.png", "fusion_dev-chromium.csv", "fusion_dev-kolibri.csv",
+                 "settings-chromium.json"):
         assert (folder / name).stat().st_size > 0, name
     results = pd.read_csv(folder / "results-1.csv")
-    assert set(results["lang"]) == {"sw", "de"} and {FUSION, DENSE_FUSION} <= set(results["system"])
-    fusion_dev = pd.read_csv(folder / "fusion_dev.csv")
-    assert set(fusion_dev["system"]) == {FUSION, DENSE_FUSION} and set(fusion_dev["lang"]) == {"sw", "de"}
-    assert "OPTICAL + mE5 fusion: student weight" in text
-    assert results[results["system"] == TEACHER]["p"].isna().all()
+    assert set(results["lang"]) == {"sw", "de"}
+    assert {FUSION, DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION} <= set(results["system"])
+    assert results[results["system"] == DENSE]["p"].isna().all()  # the baseline
+    grid = pd.read_csv(folder / "fusion_dev-chromium.csv")
+    assert set(grid["system"]) == {FUSION, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION}
+    assert set(grid["method"]) == {"minmax", "zscore", "rrf"} and set(grid["depth"]) == {10, 20, 50}
+    settings = json.loads((folder / "settings-chromium.json").read_text())
+    best = grid[grid["system"] == DENSE_FUSION]["value"].max()
+    assert settings[DENSE_FUSION]["dev_value"] == pytest.approx(best)  # the best dev setting is the one used
+    assert settings[DENSE_STUDENT]["weight"] == 1.0
+    share = pd.read_csv(folder / "share-2.csv")
+    assert (share["gain"] == share[DENSE_FUSION] - share[DENSE]).all()
     sweep = pd.read_csv(folder / "sweep.csv")
-    assert sorted(sweep["ratio"].unique()) == [0.0, 1.0]
+    assert sorted(sweep["ratio"].unique()) == [0.0, 1.0] and DENSE_FUSION in set(sweep["system"])
     assert (sweep[sweep["ratio"] == 1.0]["switched"] == 1.0).all()  # p = 1 switches every switchable word
     # a finished report is not overwritten by accident
     with pytest.raises(ValueError, match="already holds a report"):
         run(tmp_path / "demo", tiny_models, tiny_model_dir)
     # an interrupted run (no report yet) reuses the systems' saved runs
     saved = {f: f.stat().st_mtime_ns for f in (folder / "runs" / "chromium").rglob("*.res.gz")}
-    assert len(saved) >= 5
+    assert len(saved) >= 8
     report.unlink()
     run(tmp_path / "demo", tiny_models, tiny_model_dir)
     assert {f: f.stat().st_mtime_ns for f in (folder / "runs" / "chromium").rglob("*.res.gz")} == saved
+    # resumed with more queries: the saved runs are rerun, and the table is the one of a fresh run
+    report.unlink()
+    more = run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8)
+    fresh = run(tmp_path / "fresh", tiny_models, tiny_model_dir, max_queries=8)
+    pd.testing.assert_frame_equal(pd.read_csv(more.parent / "results-1.csv"),
+                                  pd.read_csv(fresh.parent / "results-1.csv"))
     run(tmp_path / "demo", tiny_models, tiny_model_dir, overwrite=True)
     assert not set(saved) & {f for f in (folder / "runs" / "chromium").rglob("*.res.gz")
                              if f.stat().st_mtime_ns == saved.get(f)}
+
+
+def test_quick_and_full_together_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        main(["demo", "--quick", "--full", "--out", str(tmp_path / "x")])
+    assert error.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="choose quick or full"):
+        run_demo(tmp_path / "y", quick=True, full=True)
+
+
+def test_an_unwritable_home_is_named_before_any_work(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder (a read-only folder would not stop root, who runs CI here)")
+    monkeypatch.setenv("OPTICAL_HOME", str(home / "cache"))
+    assert main(["demo", "--quick", "--out", str(tmp_path / "out")]) == 2
+    assert f"{home} is not a writable folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_names_the_path_and_the_space(monkeypatch, capsys):
+    import errno
+
+    import pyterrier_optical.cli as cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/x/model.safetensors")
+
+    monkeypatch.setattr(cli, "cmd_build", full)
+    assert main(["build", "optical-teacher"]) == 1
+    err = capsys.readouterr().err
+    assert "no space left on the device while writing /tmp/x/model.safetensors" in err and "MiB free" in err
 
 
 def test_experiment_cli_errors(tmp_path, capsys):

@@ -320,7 +320,7 @@ def _copy_model(source, target):
     ("no tokenizer", "has no tokenizer files"),
 ])
 def test_reliability_a_damaged_model_folder_is_named_with_what_is_wrong(tiny_model_dir, tmp_path, damage, message):
-    from pyterrier_optical.rerank.dense import DenseReranker
+    from pyterrier_optical.rerank.dense import E5Encoder
     from pyterrier_optical.rerank.reranker import OpticalReranker
 
     folder = tmp_path / "model"
@@ -338,17 +338,17 @@ def test_reliability_a_damaged_model_folder_is_named_with_what_is_wrong(tiny_mod
         else:
             for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
                 (folder / name).unlink(missing_ok=True)
-    for load in (OpticalReranker, DenseReranker):
+    for load in (OpticalReranker, E5Encoder):
         with pytest.raises(ValueError, match=message) as error:
             load(str(folder))
         assert str(folder) in str(error.value)
 
 
 def test_reliability_a_missing_nested_path_is_named_not_taken_for_a_hub_id(tmp_path):
-    from pyterrier_optical.rerank.dense import DenseReranker
+    from pyterrier_optical.rerank.dense import E5Encoder
     from pyterrier_optical.rerank.reranker import OpticalReranker
 
-    for load in (OpticalReranker, DenseReranker):
+    for load in (OpticalReranker, E5Encoder):
         with pytest.raises(FileNotFoundError, match="model path 'models/e5/small' does not exist"):
             load("models/e5/small")
 

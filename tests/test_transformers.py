@@ -11,7 +11,7 @@ import pandas as pd
 import pyterrier as pt
 import pytest
 
-from pyterrier_optical import (CodeSwitch, DenseReranker, KeepScore, LexiconTranslate, LinearFusion,
+from pyterrier_optical import (CodeSwitch, E5Encoder, KeepScore, LexiconTranslate, LinearFusion,
                                MultilingualBM25, NMTTranslate, OpticalReranker, shipped_lexicon)
 from pyterrier_optical.retrieve.lucene import LuceneBM25Index
 
@@ -60,7 +60,7 @@ def lucene_bm25():
 
 FACTORIES = {
     "OpticalReranker": lambda: OpticalReranker(tiny_dir(), batch_size=4, verbose=False, precision="fp32"),
-    "DenseReranker": lambda: DenseReranker(tiny_dir(), batch_size=4, precision="fp32"),
+    "E5Encoder": lambda: E5Encoder(tiny_dir(), batch_size=4, precision="fp32"),
     "LinearFusion": lambda: LinearFusion(0.3),
     "KeepScore": lambda: KeepScore(),
     "CodeSwitch": lambda: CodeSwitch(shipped_lexicon("sw", "from_en"), p=0.5, seed=3),

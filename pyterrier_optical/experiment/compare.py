@@ -146,7 +146,8 @@ class Comparison:
         """The high/low-resource gap of each system, and how much of the baseline's gap it closes.
 
         ``high``/``low`` are macro means over the languages of each resource level; ``gap = high - low``,
-        ``rel_gap = gap / high``, ``closed = (gap_baseline - gap) / gap_baseline``. ``reduction`` is
+        ``rel_gap = gap / high``, ``closed = (gap_baseline - gap) / gap_baseline``; ``gap_ci_low``/``gap_ci_high``
+        bound each gap (a baseline whose interval holds 0 has no gap to close). ``reduction`` is
         ``gap_baseline - gap`` with a ``1 - alpha`` bootstrap interval over queries (resampled within each language,
         the same resample for every system); ``significant`` when the interval excludes 0.
         """
@@ -179,9 +180,11 @@ class Comparison:
         b = systems.index(baseline)
         reduction = boot_gap[..., b:b + 1] - boot_gap
         lo, hi = np.quantile(reduction, [alpha / 2, 1 - alpha / 2], axis=0)
+        gap_lo, gap_hi = np.quantile(boot_gap, [alpha / 2, 1 - alpha / 2], axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             closed = (gap[b] - gap) / gap[b] if gap[b] else np.full(len(systems), np.nan)
         return pd.DataFrame({"system": systems, "measure": name, "high": high, "low": low, "gap": gap,
+                             "gap_ci_low": gap_lo, "gap_ci_high": gap_hi,
                              "rel_gap": gap / np.where(high == 0, np.nan, high), "closed": closed,
                              "reduction": gap[b] - gap, "ci_low": lo, "ci_high": hi,
                              "significant": (lo > 0) | (hi < 0)})

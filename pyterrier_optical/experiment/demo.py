@@ -1,17 +1,21 @@
 """The embedded demo: offline CLIR on the shipped real bitext (sentence-level retrieval over software interface
-text), answering how far OPTICAL distillation closes the gap between high- and low-resource languages, and how
-that gap moves when the queries are code-switched.
+text), answering how far OPTICAL distillation closes the gap between high- and low-resource languages, against the
+strongest dense baseline, and how that gap moves when the queries are code-switched.
 
-Per language the collection is the English side of a test split; queries are its translations. Systems:
-BM25 over dictionary-translated queries (the first stage of all others), the English teacher cross-encoder
-zero-shot, the code-switch-trained teacher and OPTICAL on it, the OPTICAL student, the student fused with BM25 and
-with the dense model (weights tuned on the dev splits), and the untouched multilingual-e5-small as a dense reranker.
-In domain: the Chromium test splits; out of domain: the Kolibri ones.
+Per language the collection is the English side of a test split; queries are its translations. Systems: BM25 over
+dictionary-translated queries; the English teacher cross-encoder zero-shot and the OPTICAL student reranking BM25;
+the student fused with BM25; multilingual-e5-small retrieving over the whole collection (pyterrier-dr), the student
+reranking its top k, the student fused with it, and the control: the teacher fused with it (no OT distillation).
+Rerank depth, fusion method and weight are chosen on the dev splits of the *other* source (Kolibri dev for the
+Chromium tests and vice versa), never on a test split. ``full`` adds the code-switch teacher and OPTICAL on it and
+the code-switch sweep.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,43 +26,64 @@ from ir_measures import AP, RR, R, nDCG
 from ..data.bitext import CHROMIUM_LANGUAGES, KOLIBRI_LANGUAGES
 from ..data.lexicon import shipped_lexicon
 from ..rerank.backbones import E5_SMALL
-from ..rerank.dense import DenseReranker
+from ..rerank.dense import DenseIndex, E5Encoder
 from ..rerank.reranker import OpticalReranker
 from ..retrieve.bm25 import MultilingualBM25
 from ..retrieve.codeswitch import LexiconTranslate
 from ..retrieve.translate import NMTTranslate
 from .compare import Comparison, code_switch_sweep, compare, significance_table
-from .fusion import KeepScore, best_weight, fused, fusion_curve
-from .report import prepare_output, write_report
+from .fusion import KeepScore, best_setting, fused, fusion_grid, without_overlap
+from .report import Section, distillation_share, markdown_table, prepare_output, results_table, write_report
 
 logger = logging.getLogger(__name__)
-KOLIBRI_ONLY = tuple(lang for lang in KOLIBRI_LANGUAGES if lang not in CHROMIUM_LANGUAGES)  # zero-shot for the student
 QUICK_LANGUAGES = ("sw", "de")
 MEASURES = [RR @ 10, nDCG @ 10, AP, R @ 100]
 MAIN_MEASURE = "RR@10"
 RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
+FIRST_STAGE_DEPTH = 100  # documents each first stage retrieves
+DEPTHS = (10, 20, 50)  # rerank depths tried on dev
+SOURCES = {"chromium": "optical/ui/{}-en/{}", "kolibri": "optical/ui-kolibri/{}-en/{}"}
+SOURCE_LANGUAGES = {"chromium": CHROMIUM_LANGUAGES, "kolibri": KOLIBRI_LANGUAGES}
+DEV_OF = {"chromium": "kolibri", "kolibri": "chromium"}  # the dev source each test source is tuned on
+
 BM25_NAME = "BM25 (lexicon translation)"
-
-
 TEACHER = "teacher zero-shot"
 STUDENT = "OPTICAL student"
 FUSION = "OPTICAL + BM25 fusion"
-DENSE_FUSION = "OPTICAL + mE5 fusion"
+DENSE = "mE5 retrieval"
+DENSE_STUDENT = "mE5 then OPTICAL student"
+DENSE_CONTROL = "mE5 + teacher fusion"
+DENSE_FUSION = "mE5 + OPTICAL fusion"
 CS_TEACHER = "code-switch teacher"
 CS_STUDENT = "OPTICAL on code-switch teacher"
-DENSE = "mE5 dense"
 NMT = "NMT >> BM25 >> teacher"
 # system -> the embedded reranker behind it (train.embedded.EMBEDDED); override with ``models``
 MODELS = {TEACHER: "optical-teacher", STUDENT: "optical-student", CS_TEACHER: "optical-codeswitch-teacher",
           CS_STUDENT: "optical-codeswitch-student"}
-SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, FUSION, DENSE, DENSE_FUSION)
+FULL_ONLY = (CS_TEACHER, CS_STUDENT)
+CHROMIUM_LABEL, KOLIBRI_LABEL = "Chromium test splits (in domain)", "Kolibri test splits (out of domain)"
+HEADLINE_FILE = "headline.md"
+# tuned system -> (first stage, reranker, fused); DENSE_STUDENT is the reranker alone (weight 1) at the chosen depth
+TUNED = {FUSION: ("bm25", STUDENT, True), DENSE_STUDENT: ("dense", STUDENT, False),
+         DENSE_CONTROL: ("dense", TEACHER, True), DENSE_FUSION: ("dense", STUDENT, True)}
+SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, DENSE, DENSE_CONTROL, DENSE_FUSION)
 
 
-def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results: int = 100) -> pt.Transformer:
+def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results: int = FIRST_STAGE_DEPTH
+                ) -> pt.Transformer:
     """BM25 over the English documents, queries translated (by default word by word with the lexicon induced from
     the shipped train bitext); the query as it came in is restored afterwards for the reranker."""
     translate = translate or LexiconTranslate(shipped_lexicon(lang))
     return translate >> index.bm25(num_results=num_results) >> pt.rewrite.reset()
+
+
+def check_depth(depth: int, available: int = FIRST_STAGE_DEPTH) -> int:
+    """``depth`` capped (with a warning) at what the first stage returns."""
+    if depth > available:
+        warnings.warn(f"rerank depth {depth} is larger than the {available} documents the first stage returns: "
+                      f"reranking {available}")
+        return available
+    return depth
 
 
 @contextmanager
@@ -67,6 +92,27 @@ def timed(timings: dict, phase: str):
     start = time.perf_counter()
     yield
     timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
+
+
+class Phases:
+    """Announces each phase of the demo on one line: its number, what it does, and about how long is left in all,
+    from planned minutes per phase rescaled by how long the finished phases took against their plan."""
+
+    def __init__(self, plan: dict, verbose: bool = True):
+        self.plan, self.verbose, self.done, self.spent, self.timings = dict(plan), verbose, [], 0.0, {}
+
+    @contextmanager
+    def phase(self, name: str, what: str):
+        left = sum(minutes for phase, minutes in self.plan.items() if phase not in self.done)
+        planned_done = sum(self.plan[p] for p in self.done)
+        pace = self.spent / 60 / planned_done if planned_done > 0.5 else 1.0
+        if self.verbose:
+            print(f"[{len(self.done) + 1}/{len(self.plan)}] {what} (about {max(1, round(left * pace))} min left in "
+                  "all)", flush=True)
+        with timed(self.timings, name):
+            yield
+        self.done.append(name)
+        self.spent += self.timings[name]
 
 
 def cached(reranker, path) -> pt.Transformer:
@@ -82,23 +128,35 @@ class Demo:
 
     Args:
         out: the report folder (indexes and score caches go inside).
-        rerankers: system name -> cross-encoder or dense reranker transformer.
-        rerank_depth: documents each reranker reorders.
+        rerankers: system name -> cross-encoder transformer.
+        encoder: the dense bi-encoder (retrieval over each whole collection).
+        rerank_depth: documents the plain rerankers of BM25 reorder.
         nmt: a translation model for the NMT pipeline (None: skipped); ``nmt_codes`` maps our language codes to
             the model's (e.g. ``{"sw": "swh_Latn"}`` for NLLB).
     """
 
-    def __init__(self, out: Path, rerankers: dict, rerank_depth: int = 10, nmt=None, nmt_codes=None,
-                 verbose: bool = True):
-        self.out, self.rerankers, self.depth, self.verbose = out, rerankers, rerank_depth, verbose
+    def __init__(self, out: Path, rerankers: dict, encoder: E5Encoder, rerank_depth: int = 10, nmt=None,
+                 nmt_codes=None, verbose: bool = True):
+        self.out, self.rerankers, self.encoder, self.verbose = out, rerankers, encoder, verbose
+        self.depth = check_depth(rerank_depth)
         self.nmt, self.nmt_codes = nmt, dict(nmt_codes or {})
-        self.fusion_weights = {}  # fused system -> weight of the student, tuned on the dev splits
+        self.settings = {}  # test source -> tuned system -> {depth, method, weight, dev_value}
 
-    def index(self, collection: str) -> MultilingualBM25:
+    def bm25_index(self, collection: str) -> MultilingualBM25:
         index = MultilingualBM25(self.out / "indexes" / collection.replace("/", "_"), lang="en", verbose=False)
         if not index.built():
             index.index(pt.get_dataset(f"irds:{collection}").get_corpus_iter(verbose=False))
         return index
+
+    def dense_index(self, collection: str) -> DenseIndex:
+        index = DenseIndex(self.out / "dense" / collection.replace("/", "_"), self.encoder)
+        if not index.built():
+            index.index(pt.get_dataset(f"irds:{collection}").get_corpus_iter(verbose=False))
+        return index
+
+    def first_stages(self, collection: str, lang: str) -> dict:
+        return {"bm25": first_stage(lang, self.bm25_index(collection)),
+                "dense": self.dense_index(collection).retriever(FIRST_STAGE_DEPTH)}
 
     def scorer(self, name: str, collection: str) -> pt.Transformer:
         """The reranker ``name`` behind its score cache for ``collection`` (one cache per precision, so a demo
@@ -107,120 +165,204 @@ class Demo:
         folder = f"{name.replace(' ', '-')}-{getattr(reranker, 'precision_', 'fp32')}"
         return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
 
-    def fusion_partners(self, top: pt.Transformer, collection: str) -> dict:
-        """Fused system -> the pipeline whose scores the student's are fused with."""
-        if STUDENT not in self.rerankers:
-            return {}
-        partners = {FUSION: top}
-        if DENSE in self.rerankers:
-            partners[DENSE_FUSION] = top >> self.scorer(DENSE, collection)
-        return partners
-
-    def systems(self, collection: str, lang: str) -> dict:
-        index = self.index(collection)
-        top = first_stage(lang, index) % self.depth
-        systems = {BM25_NAME: top}
+    def systems(self, collection: str, lang: str, source: str) -> dict:
+        stages = self.first_stages(collection, lang)
+        top = stages["bm25"] % self.depth
+        systems = {BM25_NAME: stages["bm25"]}
         systems.update({name: top >> self.scorer(name, collection) for name in self.rerankers})
-        for name, partner in self.fusion_partners(top, collection).items():
-            if name in self.fusion_weights:
-                systems[name] = fused(partner, self.scorer(STUDENT, collection), self.fusion_weights[name])
-        if self.nmt is not None:
+        systems[DENSE] = stages["dense"]
+        for name, (stage, reranker, fuse) in TUNED.items():
+            setting = self.settings.get(source, {}).get(name)
+            if setting is None or reranker not in self.rerankers:
+                continue
+            cut = stages[stage] % setting["depth"]
+            scorer = self.scorer(reranker, collection)
+            systems[name] = fused(cut, scorer, setting["weight"], setting["method"]) if fuse else cut >> scorer
+        if self.nmt is not None and TEACHER in self.rerankers:
             translate = NMTTranslate(self.nmt, self.nmt_codes.get(lang, lang), self.nmt_codes.get("en", "en"),
                                      verbose=self.verbose)
-            systems[NMT] = first_stage(lang, index, translate) % self.depth >> self.scorer(TEACHER, collection)
-        return systems
+            systems[NMT] = first_stage(lang, self.bm25_index(collection), translate) % self.depth >> self.scorer(
+                TEACHER, collection)
+        order = [BM25_NAME, TEACHER, STUDENT, FUSION, DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION]
+        return {name: systems[name] for name in [*order, *systems] if name in systems}
 
-    def tune_fusion(self, languages, max_queries: int) -> dict:
-        """One weight per fused system for all languages: the best mean MRR@10 over their dev splits' queries."""
-        curves = []
-        for lang in languages:
-            collection = f"optical/ui/{lang}-en/dev"
+    def tune(self, source: str, test_topics: dict, dev_queries: int, depths=DEPTHS) -> dict:
+        """Depth, fusion method and weight of each tuned system for the test ``source``, chosen on the dev splits of
+        the other source in the languages both share (pooled; dev queries that occur among the test topics are left
+        out). The grid means go to ``fusion_dev-<source>.csv``."""
+        dev_source = DEV_OF[source]
+        test = pd.concat(list(test_topics.values()), ignore_index=True)
+        langs = [lang for lang in SOURCE_LANGUAGES[dev_source] if lang in test_topics] or SOURCE_LANGUAGES[dev_source]
+        grids, dropped = [], 0
+        for lang in langs:
+            collection = SOURCES[dev_source].format(lang, "dev")
             dataset = pt.get_dataset(f"irds:{collection}")
-            top = first_stage(lang, self.index(collection)) % self.depth
-            for name, partner in self.fusion_partners(top, collection).items():
-                pipeline = partner >> KeepScore() >> self.scorer(STUDENT, collection)
-                curves.append(fusion_curve(pipeline(dataset.get_topics().head(max_queries)), dataset.get_qrels(),
-                                           RR @ 10).assign(lang=lang, system=name))
-        if not curves:
-            return self.fusion_weights
-        curve = pd.concat(curves, ignore_index=True)
-        curve.to_csv(self.out / "fusion_dev.csv", index=False)
-        for name, system_curve in curve.groupby("system", sort=False):
-            self.fusion_weights[name] = best_weight(system_curve)
-            logger.info("%s: student weight %.2f (dev MRR@10 by weight: %s)", name, self.fusion_weights[name],
-                        system_curve.groupby("weight")["value"].mean().round(3).to_dict())
-        return self.fusion_weights
+            topics = dataset.get_topics()
+            dropped += len(topics) - len(without_overlap(topics, test))
+            topics = without_overlap(topics, test).head(dev_queries)
+            stages = self.first_stages(collection, lang)
+            for name, (stage, reranker, _) in TUNED.items():
+                if reranker not in self.rerankers:
+                    continue
+                run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
+                grids.append(fusion_grid(run, dataset.get_qrels(), RR @ 10, depths).assign(system=name, lang=lang))
+        if not grids:
+            return {}
+        grid = pd.concat(grids, ignore_index=True)
+        means = grid.groupby(["system", "depth", "method", "weight"], sort=False)["value"].mean().reset_index()
+        means.to_csv(self.out / f"fusion_dev-{source}.csv", index=False)
+        chosen = {}
+        for name, system_grid in grid.groupby("system", sort=False):
+            if not TUNED[name][2]:
+                system_grid = system_grid[(system_grid["weight"] == 1.0) & (system_grid["method"] == "minmax")]
+            chosen[name] = {**best_setting(system_grid), "dev_languages": langs, "dev_queries_in_test": dropped}
+            logger.info("%s tuned on %s dev: %s", name, dev_source, chosen[name])
+        self.settings[source] = chosen
+        (self.out / f"settings-{source}.json").write_text(json.dumps(chosen, indent=1))
+        return chosen
+
+
+OPTICAL_PIPELINES = (STUDENT, FUSION, DENSE_STUDENT, DENSE_FUSION)
+
+
+def headline(result: Comparison, measure: str = MAIN_MEASURE) -> pd.DataFrame:
+    """The low-resource rows of a comparison against mE5 retrieval: the teacher, the OPTICAL student, mE5 retrieval
+    and the best OPTICAL pipeline (by its mean over these languages); ``*`` marks a significant difference from mE5
+    retrieval after correction."""
+    table = results_table(result, measure)
+    means = result.means()
+    low = means[(means["measure"] == measure) & (means["resource"] == "low")]
+    candidates = low[low["system"].isin(OPTICAL_PIPELINES)].groupby("system")["value"].mean()
+    best = candidates.idxmax() if len(candidates) else None
+    columns = ["lang"] + [c for c in dict.fromkeys([TEACHER, STUDENT, DENSE, best]) if c in table.columns]
+    rows = table[table["resource"] == "low"][columns]
+    return rows.rename(columns={best: f"best OPTICAL pipeline: {best}"} if best not in (STUDENT,) else {})
+
+
+def setting_notes(settings: dict) -> list:
+    """One sentence per test source naming what was chosen on the other source's dev splits."""
+    notes = []
+    for source, chosen in settings.items():
+        parts = [f"{name}: depth {s['depth']}" + (f", {s['method']} weight {s['weight']:.1f}" if TUNED[name][2] else "")
+                 for name, s in chosen.items()]
+        first = next(iter(chosen.values()))
+        notes.append(f"Chosen on the {DEV_OF[source].capitalize()} dev splits ({', '.join(first['dev_languages'])}; "
+                     f"{first['dev_queries_in_test']} dev queries that are also test queries left out) for the "
+                     f"{source.capitalize()} tests (`fusion_dev-{source}.csv` has every depth, method and weight): "
+                     + "; ".join(parts) + ".")
+    return notes
 
 
 def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
              max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
              ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = E5_SMALL,
-             verbose: bool = True, precision: str = "auto") -> Path:
+             verbose: bool = True, precision: str = "auto", full: bool = False, dev_queries: int = 50) -> Path:
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
+
+    The default answers the first question (does OPTICAL close the gap, and against what): the embedded teacher
+    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` adds
+    the code-switch teacher and OPTICAL on it and the code-switch sweep (``ratios``, ``sweep_queries`` per ratio,
+    default 20); ``quick`` is a smoke run (sw and de, 30 queries, no sweep).
 
     ``models`` overrides the checkpoint behind a system (``{"OPTICAL student": "path/to/student"}``; None drops
     it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
     translate-test pipeline (a translation model id or folder; ``nmt_codes`` for its language codes).
-
-    ``max_queries`` per language (default 100; 50 in ``quick`` mode), ``sweep_queries`` for each code-switch ratio
-    (default 20). BM25 retrieves 100 documents and the rerankers reorder the top ``rerank_depth``. An existing
-    report is refused unless ``overwrite``; an interrupted run is resumed (saved runs and scores are reused).
+    ``max_queries`` per language (default 100). An existing report is refused unless ``overwrite``; an interrupted
+    run is resumed (indexes, saved runs and scores are reused).
     """
+    if quick and full:
+        raise ValueError("choose quick or full, not both")
     out = prepare_output(out, overwrite)
     languages = list(languages or (QUICK_LANGUAGES if quick else CHROMIUM_LANGUAGES))
-    max_queries = max_queries or (50 if quick else 100)
-    sweep_queries = sweep_queries or 20
-    ratios = ratios or ((0.0, 0.5, 1.0) if quick else RATIOS)
-    models = {**MODELS, **(models or {})}
-    rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision)
-                 for name, m in models.items() if m is not None}
-    rerankers[DENSE] = DenseReranker(dense, verbose=verbose, precision=precision)
-    demo, timings = Demo(out, rerankers, rerank_depth, nmt, nmt_codes, verbose), {}
-    with timed(timings, "fusion tuning"):
-        demo.tune_fusion(languages, 50)
+    max_queries = max_queries or (30 if quick else 100)
+    dev_queries = min(dev_queries, 20) if quick else dev_queries
+    models = {**MODELS, **({} if full else {name: None for name in FULL_ONLY}), **(models or {})}
+    ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or not quick] if ood else []
+    sweep = full and not quick
+    plan = {"models": 0.5, "chromium": 0.06 * len(languages) * max_queries / 10, "sweep": 4.0 if sweep else 0}
+    plan["kolibri"] = 0.06 * len(ood_langs) * min(max_queries, 110) / 10
+    phases = Phases({k: v for k, v in plan.items() if v}, verbose)
+    with phases.phase("models", "loading the rerankers (the embedded ones are built on first use, with their own "
+                                "bars) and the dense encoder"):
+        rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision)
+                     for name, m in models.items() if m is not None}
+        encoder = E5Encoder(dense, precision=precision, cache_docs=True)
+    demo = Demo(out, rerankers, encoder, rerank_depth, nmt, nmt_codes, verbose)
+
+    def datasets_of(source: str, langs) -> dict:
+        data = {}
+        for lang in langs:
+            dataset = pt.get_dataset(f"irds:{SOURCES[source].format(lang, 'test')}")
+            data[lang] = (dataset.get_topics().head(max_queries), dataset.get_qrels())
+        return data
 
     def comparison(source: str, langs):
-        template = "optical/ui/{}-en/test" if source == "chromium" else "optical/ui-kolibri/{}-en/test"
-        datasets, systems = {}, {}
+        datasets = datasets_of(source, langs)
+        demo.tune(source, {lang: topics for lang, (topics, _) in datasets.items()}, dev_queries)
+        systems = {}
         for lang in langs:
-            collection = template.format(lang)
-            dataset = pt.get_dataset(f"irds:{collection}")
-            datasets[lang] = (dataset.get_topics().head(max_queries), dataset.get_qrels())
-            for name, pipeline in demo.systems(collection, lang).items():
+            for name, pipeline in demo.systems(SOURCES[source].format(lang, "test"), lang, source).items():
                 systems.setdefault(name, {})[lang] = pipeline
-        return systems, datasets
+        result = compare(systems, datasets, MEASURES, DENSE, correction="bonferroni",
+                         save_dir=out / "runs" / source, verbose=verbose)
+        return systems, datasets, result
 
-    with timed(timings, "in domain"):
-        systems, datasets = comparison("chromium", languages)
-        main = compare(systems, datasets, MEASURES, TEACHER, correction="bonferroni",
-                       save_dir=out / "runs" / "chromium", verbose=verbose)
-    sections = [("Chromium test splits (in domain)", main, main.gap(MAIN_MEASURE))]
-    for reference, heading in ((STUDENT, "against the OPTICAL student"), (DENSE, "against mE5 dense")):
-        if reference in systems:  # OPTICAL against the alternatives a user would pick instead
-            against = significance_table(main.per_query, reference, correction="bonferroni")
-            sections.append((f"Chromium test splits, {heading}", Comparison(against, main.per_query, reference), None))
-    ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or (not quick and lang in KOLIBRI_ONLY)]
-    if ood and ood_langs:
-        with timed(timings, "out of domain"):
-            o_systems, o_datasets = comparison("kolibri", ood_langs)
-            other = compare(o_systems, o_datasets, MEASURES, TEACHER, correction="bonferroni",
-                            save_dir=out / "runs" / "kolibri", verbose=verbose)
-        levels = set(other.table["resource"])
-        sections.append(("Kolibri test splits (out of domain)", other,
-                         other.gap(MAIN_MEASURE) if levels == {"high", "low"} else None))
-    sweep_data = {lang: (t.head(sweep_queries), q) for lang, (t, q) in datasets.items()}
-    sweep_systems = {name: systems[name] for name in SWEEP_SYSTEMS if name in systems}
-    with timed(timings, "code-switch sweep"):
-        sweep = code_switch_sweep(sweep_systems, sweep_data, {lang: shipped_lexicon(lang) for lang in languages},
-                                  [RR @ 10], ratios, TEACHER, correction="bonferroni",
-                                  save_dir=out / "runs" / "sweep", verbose=verbose)
+    sections = []
+
+    def add_sections(label: str, result: Comparison, systems: dict):
+        levels = set(result.table["resource"])
+        sections.append(Section(f"{label}, against mE5 retrieval", result,
+                                result.gap(MAIN_MEASURE) if levels == {"high", "low"} else None))
+        if DENSE_CONTROL in systems and DENSE_FUSION in systems:
+            against = significance_table(result.per_query, DENSE_CONTROL, correction="bonferroni")
+            sections.append(Section(f"{label}, against the control (the teacher fused with mE5)",
+                                    Comparison(against, result.per_query, DENSE_CONTROL),
+                                    share=distillation_share(result, DENSE, DENSE_CONTROL, DENSE_FUSION,
+                                                             MAIN_MEASURE)))
+        if TEACHER in systems:
+            against = significance_table(result.per_query, TEACHER, correction="bonferroni")
+            sections.append(Section(f"{label}, against the teacher zero-shot",
+                                    Comparison(against, result.per_query, TEACHER)))
+
+    with phases.phase("chromium", f"in domain: Chromium test splits, {len(languages)} languages × {max_queries} "
+                                  "queries (tuning on Kolibri dev first)"):
+        systems, datasets, main = comparison("chromium", languages)
+        add_sections(CHROMIUM_LABEL, main, systems)
+    if ood_langs:
+        with phases.phase("kolibri", f"out of domain: Kolibri test splits, {len(ood_langs)} languages (tuning on "
+                                     "Chromium dev first)"):
+            o_systems, _, other = comparison("kolibri", ood_langs)
+            add_sections(KOLIBRI_LABEL, other, o_systems)
+    sweep_result = None
+    if sweep:
+        ratios = ratios or RATIOS
+        sweep_queries = sweep_queries or 20
+        sweep_data = {lang: (t.head(sweep_queries), q) for lang, (t, q) in datasets.items()}
+        sweep_systems = {name: systems[name] for name in SWEEP_SYSTEMS if name in systems}
+        with phases.phase("sweep", f"code-switch sweep: {len(ratios)} ratios × {sweep_queries} queries"):
+            sweep_result = code_switch_sweep(sweep_systems, sweep_data,
+                                             {lang: shipped_lexicon(lang) for lang in languages}, [RR @ 10], ratios,
+                                             DENSE, correction="bonferroni", save_dir=out / "runs" / "sweep",
+                                             verbose=verbose)
+    left_out = [] if full else ["Left out of this run (`optical demo --full` runs them): the code-switch teacher, "
+                                "OPTICAL on it, and the code-switch sweep."]
+    if quick:
+        left_out.append("Quick run: sw and de only, in and out of domain, 30 queries each; a smoke test, too few "
+                        "queries for the significance marks to mean much.")
     skipped = [] if nmt else ["The NMT translate-test pipeline was skipped: no translation model was given "
                               "(`--nmt MODEL`; none is reachable offline)."]
-    weights = "; ".join(f"{name}: student weight {w:.2f}" for name, w in demo.fusion_weights.items())
-    notes = [*skipped, f"Queries per language: {max_queries} (sweep: {sweep_queries}); rerank depth {rerank_depth}."
-             + (f" Fusion weights, tuned on the Chromium dev splits (`fusion_dev.csv`): {weights}." if weights else ""),
-             "Wall clock of this run (saved runs and cached scores are reused on a resumed run): "
-             + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in timings.items()) + ".",
+    notes = [*left_out, *skipped,
+             f"Queries per language: {max_queries} (dev: up to {dev_queries} per language)"
+             + (f", sweep: {sweep_queries} per ratio" if sweep else "") + f"; BM25 rerankers reorder the top "
+             f"{demo.depth}; first stages retrieve {FIRST_STAGE_DEPTH}.", *setting_notes(demo.settings),
+             "Wall clock of this run (indexes, saved runs and cached scores are reused on a resumed run): "
+             + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in phases.timings.items()) + ".",
              "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
              "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those)."]
-    return write_report(out, sections, MAIN_MEASURE, sweep, "OPTICAL embedded demo", notes)
+    summary = ["## Headline: low-resource languages", ""]
+    for label, result in ((CHROMIUM_LABEL, main), (KOLIBRI_LABEL, other if ood_langs else None)):
+        if result is not None:
+            summary += [f"{label}, {MAIN_MEASURE}; `*`: significantly different from {DENSE} (Bonferroni).", "",
+                        markdown_table(headline(result)), ""]
+    (out / HEADLINE_FILE).write_text("\n".join(summary))
+    return write_report(out, sections, MAIN_MEASURE, sweep_result, "OPTICAL embedded demo", [*notes, "", *summary])

@@ -1,8 +1,10 @@
 """Score fusion of a reranker with its first stage, so that reranking is never blind to the first stage's evidence.
 
-``fused(first_stage, reranker, weight)`` is ``first_stage >> KeepScore() >> reranker >> LinearFusion(weight)``:
-per query, ``weight * minmax(reranker score) + (1 - weight) * minmax(first-stage score)``. Choose ``weight`` on a
-dev split with :func:`tune_fusion_weight`.
+``fused(first_stage, reranker, weight, method)`` is ``first_stage >> KeepScore() >> reranker >> LinearFusion(weight,
+method)``: per query, ``weight * norm(reranker score) + (1 - weight) * norm(first-stage score)`` where ``norm`` is
+min-max scaling (``"minmax"``) or standardisation (``"zscore"``), or, with ``"rrf"``, weighted reciprocal rank fusion
+``weight / (60 + rank) + (1 - weight) / (60 + first-stage rank)``. Choose ``weight`` (and the method) on a dev split of
+another source than the test, with :func:`tune_fusion_weight`.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import pyterrier as pt
 from ..util.frames import ranked
 
 FIRST_SCORE = "first_score"
+METHODS = ("minmax", "zscore", "rrf")
+RRF_K = 60
 
 
 def check_weight(weight: float) -> float:
@@ -33,6 +37,12 @@ class KeepScore(pt.Transformer):
         return inp.assign(**{self.column: inp["score"].astype(float)})
 
 
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"unknown fusion method {method!r}; choose from {METHODS}")
+    return method
+
+
 def minmax(frame: pd.DataFrame, column: str) -> pd.Series:
     """``column`` rescaled to [0, 1] within each query (a query whose scores are all equal gets 0)."""
     grouped = frame.groupby("qid")[column]
@@ -40,42 +50,63 @@ def minmax(frame: pd.DataFrame, column: str) -> pd.Series:
     return ((frame[column] - low) / (high - low).where(high > low, 1.0)).fillna(0.0)
 
 
+def zscore(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` standardised within each query (mean 0, standard deviation 1; all-equal scores get 0)."""
+    grouped = frame.groupby("qid")[column]
+    mean, std = grouped.transform("mean"), grouped.transform("std", ddof=0)
+    return ((frame[column] - mean) / std.where(std > 0, 1.0)).fillna(0.0)
+
+
+def reciprocal_rank(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``1 / (60 + rank)`` of each row by ``column`` within its query (rank 1 is the highest score)."""
+    return 1.0 / (RRF_K + frame.groupby("qid")[column].rank(method="first", ascending=False))
+
+
+NORMALISERS = {"minmax": minmax, "zscore": zscore, "rrf": reciprocal_rank}
+
+
 class LinearFusion(pt.Transformer):
-    """``score = weight * minmax(score) + (1 - weight) * minmax(first)`` per query, then re-ranked.
+    """``score = weight * norm(score) + (1 - weight) * norm(first)`` per query, then re-ranked; ``method`` picks
+    ``norm``: ``"minmax"`` (default), ``"zscore"`` or ``"rrf"`` (reciprocal ranks: weighted RRF).
 
     ``weight`` 1 keeps the reranker's order, 0 the first stage's.
     """
 
-    def __init__(self, weight: float, first: str = FIRST_SCORE):
+    def __init__(self, weight: float, method: str = "minmax", first: str = FIRST_SCORE):
         self.weight = check_weight(weight)
+        self.method = check_method(method)
         self.first = first
 
     def __repr__(self):
-        return f"LinearFusion({self.weight})"
+        return f"LinearFusion({self.weight}, {self.method!r})"
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         pt.validate.result_frame(inp, extra_columns=["score", self.first])
         if inp.empty:
             return inp
-        score = self.weight * minmax(inp, "score") + (1 - self.weight) * minmax(inp, self.first)
+        norm = NORMALISERS[self.method]
+        score = self.weight * norm(inp, "score") + (1 - self.weight) * norm(inp, self.first)
         return ranked(inp.assign(score=score.to_numpy()))
 
 
-def fused(first_stage: pt.Transformer, reranker: pt.Transformer, weight: float) -> pt.Transformer:
+def fused(first_stage: pt.Transformer, reranker: pt.Transformer, weight: float, method: str = "minmax"
+          ) -> pt.Transformer:
     """``first_stage >> reranker`` with the reranker's scores fused with the first stage's."""
-    return first_stage >> KeepScore() >> reranker >> LinearFusion(weight)
+    return first_stage >> KeepScore() >> reranker >> LinearFusion(weight, method)
 
 
-def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None) -> pd.DataFrame:
-    """Per-query ``measure`` of ``LinearFusion(w)`` on ``run`` (a reranked run with ``first_score``) for each weight
-    of ``grid`` (default 0, 0.1, ..., 1): columns ``weight``, ``qid``, ``value``."""
+def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None,
+                 method: str = "minmax") -> pd.DataFrame:
+    """Per-query ``measure`` of ``LinearFusion(w, method)`` on ``run`` (a reranked run with ``first_score``) for each
+    weight of ``grid`` (default 0, 0.1, ..., 1): columns ``weight``, ``qid``, ``value``."""
     grid = [check_weight(w) for w in (np.linspace(0, 1, 11).round(2) if grid is None else grid)]
     if not grid:
         raise ValueError("empty grid of fusion weights")
+    check_method(method)
     qrels = qrels[qrels["qid"].astype(str).isin(set(run["qid"].astype(str)))]  # only the queries that were run
     frames = []
     for w in grid:
-        fused_run = LinearFusion(w)(run).rename(columns={"qid": "query_id", "docno": "doc_id"})
+        fused_run = LinearFusion(w, method)(run).rename(columns={"qid": "query_id", "docno": "doc_id"})
         values = ir_measures.iter_calc([measure], qrels.rename(columns={"qid": "query_id", "docno": "doc_id",
                                                                       "label": "relevance"}), fused_run)
         frames.append(pd.DataFrame([(w, m.query_id, m.value) for m in values], columns=["weight", "qid", "value"]))
@@ -89,9 +120,53 @@ def best_weight(curve: pd.DataFrame) -> float:
 
 
 def tune_fusion_weight(first_stage: pt.Transformer, reranker: pt.Transformer, topics: pd.DataFrame,
-                       qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None) -> tuple:
+                       qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None, method: str = "minmax") -> tuple:
     """The weight that maximises ``measure`` on ``topics`` (a dev split, never the test one) and the mean measure
     at every weight. The pipeline runs once."""
-    curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid)
+    curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid, method)
     return best_weight(curve), curve.groupby("weight", as_index=False)["value"].mean().rename(
         columns={"value": str(measure)})
+
+
+def first_stage_rank(run: pd.DataFrame, column: str = FIRST_SCORE) -> pd.Series:
+    """The 0-based rank of each row within its query by the first stage's score."""
+    return run.groupby("qid")[column].rank(method="first", ascending=False).astype(int) - 1
+
+
+def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, depths=(10, 20, 50),
+                methods=METHODS, grid=None) -> pd.DataFrame:
+    """:func:`fusion_curve` of ``run`` (reranked, with ``first_score``) cut to each first-stage ``depth`` and fused by
+    each method: columns ``depth``, ``method``, ``weight``, ``qid``, ``value``. Weight 1 is the reranker alone on the
+    top ``depth`` (the same for every method), weight 0 the first stage."""
+    rank = first_stage_rank(run)
+    frames = []
+    for depth in depths:
+        top = run[rank < depth]
+        for method in methods:
+            frames.append(fusion_curve(top, qrels, measure, grid, method).assign(depth=depth, method=method))
+    return pd.concat(frames, ignore_index=True)[["depth", "method", "weight", "qid", "value"]]
+
+
+def best_setting(grid: pd.DataFrame) -> dict:
+    """The ``depth``, ``method`` and ``weight`` of a :func:`fusion_grid` with the highest mean value; ties go to the
+    smaller depth, the earlier method of :data:`METHODS`, then the smaller weight."""
+    means = grid.groupby(["depth", "method", "weight"])["value"].mean().reset_index()
+    means["order"] = means["method"].map({m: i for i, m in enumerate(METHODS)})
+    best = means.sort_values(["value", "depth", "order", "weight"], ascending=[False, True, True, True]).iloc[0]
+    return {"depth": int(best["depth"]), "method": best["method"], "weight": float(best["weight"]),
+            "dev_value": float(best["value"])}
+
+
+def check_disjoint(dev_topics: pd.DataFrame, test_topics: pd.DataFrame) -> None:
+    """A ValueError naming how many dev queries also occur in the test topics (by qid or by query text)."""
+    shared = len(dev_topics) - len(without_overlap(dev_topics, test_topics))
+    if shared:
+        raise ValueError(f"the fusion dev set shares {shared} of its {len(dev_topics)} queries with the test topics: "
+                         "tune on queries the test never sees")
+
+
+def without_overlap(dev_topics: pd.DataFrame, test_topics: pd.DataFrame) -> pd.DataFrame:
+    """``dev_topics`` without the queries (qid or text) that also occur in ``test_topics``."""
+    test_qids, test_texts = set(test_topics["qid"].astype(str)), set(test_topics["query"].astype(str))
+    keep = ~(dev_topics["qid"].astype(str).isin(test_qids) | dev_topics["query"].astype(str).isin(test_texts))
+    return dev_topics[keep]

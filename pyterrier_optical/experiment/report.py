@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .compare import Comparison
+from ..data.languages import LANGUAGES
+from .compare import Comparison, paired_p
 
 REPORT_FILE = "report.md"
 
@@ -46,73 +49,180 @@ def results_table(comparison: Comparison, measure: str) -> pd.DataFrame:
     return wide[order].reset_index().sort_values(["resource", "lang"], ascending=[False, True])
 
 
-def plot_sweep(sweep: Comparison, measure: str, path) -> Path:
-    """Line plot of ``measure`` against the code-switch ratio, one panel per resource level, a line per system
-    (macro mean over the panel's languages)."""
+def bootstrap_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple:
+    """The ``1 - alpha`` bootstrap interval of the mean of ``values`` (queries resampled)."""
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return np.nan, np.nan
+    means = values[np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))].mean(1)
+    return tuple(np.quantile(means, [alpha / 2, 1 - alpha / 2]))
+
+
+def macro_bootstrap(per_query: pd.DataFrame, systems, langs, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Bootstrap replicates (n_boot, systems) of the macro mean over ``langs`` (queries resampled within each
+    language, the same resample for every system)."""
+    rng = np.random.default_rng(seed)
+    replicates = []
+    for lang in langs:
+        wide = per_query[per_query["lang"] == lang].pivot(index="qid", columns="system", values="value")[systems]
+        matrix = wide.to_numpy()
+        replicates.append(matrix[rng.integers(0, len(matrix), (n_boot, len(matrix)))].mean(1))
+    return np.mean(replicates, axis=0)
+
+
+def distillation_share(comparison: Comparison, dense: str, control: str, optical: str, measure: str) -> pd.DataFrame:
+    """Per language: the gain of the OPTICAL fusion over the dense model (with its 95% bootstrap interval), the part
+    of it that distillation brings (OPTICAL fusion minus the same fusion with the teacher), and its share of the
+    gain — printed only where the gain is clearly above 0 (its interval excludes 0) — with the paired t-test p of
+    OPTICAL against the control."""
+    pq = comparison.per_query[comparison.per_query["measure"] == measure]
+    rows = []
+    for lang, frame in pq.groupby("lang", sort=False):
+        wide = frame.pivot(index="qid", columns="system", values="value")
+        m, c, o = (wide[s].mean() for s in (dense, control, optical))
+        gain, distilled = o - m, o - c
+        low, high = bootstrap_interval((wide[optical] - wide[dense]).to_numpy())
+        rows.append({"lang": lang, dense: m, control: c, optical: o, "gain": gain, "gain_ci_low": low,
+                     "gain_ci_high": high, "from distillation": distilled,
+                     "share": distilled / gain if low > 0 else np.nan,
+                     "p (OPTICAL vs control)": paired_p(wide[optical].to_numpy(), wide[control].to_numpy(), "t")})
+    return pd.DataFrame(rows)
+
+
+def gap_rows(gap: pd.DataFrame, baseline: str) -> tuple:
+    """The gap table as printed, and a note: ``closed`` is shown only where the baseline's gap is clearly above 0
+    (its bootstrap interval excludes 0); otherwise there is no gap to close and the column says so."""
+    base = gap[gap["system"] == baseline].iloc[0]
+    shown = gap.drop(columns="measure").copy()
+    if base["gap_ci_low"] > 0:
+        return shown, ""
+    shown["closed"] = "no gap"
+    return shown, (f"The baseline's gap ({base['gap']:.3f}, 95% interval [{base['gap_ci_low']:.3f}, "
+                   f"{base['gap_ci_high']:.3f}]) is not clearly above 0: there is no gap to close here, so no share "
+                   "closed is printed.")
+
+
+def _legend_outside(ax, fig) -> None:
+    """The legend to the right of the axes, never over the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.tight_layout()
+
+
+def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
+    """Three panels against the code-switch ratio, one line per system with its 95% bootstrap band: ``measure`` on
+    the low- and on the high-resource languages (macro means), and the high−low gap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = sweep.means()
-    data = data[data["measure"] == measure]
-    levels = [lvl for lvl in ("low", "high") if lvl in set(data["resource"])]
-    fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), sharey=True, squeeze=False)
-    for ax, level in zip(axes[0], levels):
-        group = data[data["resource"] == level].groupby(["system", "ratio"], sort=False)["value"].mean()
-        for system in dict.fromkeys(data["system"]):
-            line = group[system]
-            ax.plot(line.index, line.values, marker="o", label=system)
-        langs = ", ".join(sorted(data[data["resource"] == level]["lang"].unique()))
-        ax.set(title=f"{level}-resource ({langs})", xlabel="code-switch ratio p (query words switched to English)",
-               ylabel=measure)
+    pq = sweep.per_query[sweep.per_query["measure"] == measure]
+    systems = list(dict.fromkeys(pq["system"]))
+    resource = {lang: LANGUAGES[lang].resource for lang in pq["lang"].unique()}
+    levels = [lvl for lvl in ("low", "high") if lvl in resource.values()]
+    ratios = sorted(pq["ratio"].unique())
+    panels = levels + (["gap"] if len(levels) == 2 else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.4, 4), squeeze=False)
+    curves = {panel: {s: [] for s in systems} for panel in panels}
+    for ratio in ratios:
+        at = pq[pq["ratio"] == ratio]
+        boots = {lvl: macro_bootstrap(at, systems, [lang for lang, r in resource.items() if r == lvl], n_boot)
+                 for lvl in levels}
+        points = {lvl: np.array([at[(at["system"] == s) & at["lang"].map(resource).eq(lvl)]
+                                 .groupby("lang")["value"].mean().mean() for s in systems]) for lvl in levels}
+        if "gap" in panels:
+            boots["gap"], points["gap"] = boots["high"] - boots["low"], points["high"] - points["low"]
+        for panel in panels:
+            lo, hi = np.quantile(boots[panel], [0.025, 0.975], axis=0)
+            for i, system in enumerate(systems):
+                curves[panel][system].append((points[panel][i], lo[i], hi[i]))
+    for ax, panel in zip(axes[0], panels):
+        for system in systems:
+            value, lo, hi = np.array(curves[panel][system]).T
+            line, = ax.plot(ratios, value, marker="o", label=system)
+            ax.fill_between(ratios, lo, hi, color=line.get_color(), alpha=0.12)
+        if panel == "gap":
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set(title="high − low gap", ylabel=f"{measure} gap")
+        else:
+            langs = ", ".join(sorted(lang for lang, r in resource.items() if r == panel))
+            ax.set(title=f"{panel}-resource ({langs})", ylabel=measure)
+        ax.set(xlabel="code-switch ratio p")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
+    _legend_outside(axes[0][-1], fig)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
 
 
-def plot_languages(comparison: Comparison, measure: str, path) -> Path:
-    """Grouped bars: ``measure`` per language (low-resource first) and system."""
+def plot_languages(comparison: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
+    """Grouped bars: ``measure`` per language (low-resource first) and system, with 95% bootstrap error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = comparison.means()
-    data = data[data["measure"] == measure]
-    wide = data.pivot(index="lang", columns="system", values="value")[list(dict.fromkeys(data["system"]))]
-    order = data.drop_duplicates("lang").sort_values("resource", ascending=False, kind="stable")["lang"]
-    ax = wide.loc[order].plot.bar(figsize=(9, 4), rot=0, width=0.8)
-    ax.set(ylabel=measure, xlabel="query language (low-resource first)")
-    ax.legend(fontsize=8, ncol=2)
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=120)
-    plt.close(ax.figure)
+    pq = comparison.per_query[comparison.per_query["measure"] == measure]
+    systems = list(dict.fromkeys(pq["system"]))
+    langs = sorted(pq["lang"].unique(), key=lambda lang: (LANGUAGES[lang].resource != "low", lang))
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.1 * len(langs) * len(systems) / 3) + 3, 4))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        values, errors = [], []
+        for lang in langs:
+            v = pq[(pq["lang"] == lang) & (pq["system"] == system)]["value"].to_numpy()
+            lo, hi = bootstrap_interval(v, n_boot)
+            values.append(v.mean())
+            errors.append((v.mean() - lo, hi - v.mean()))
+        ax.bar(np.arange(len(langs)) + (i - (len(systems) - 1) / 2) * width, values, width, label=system,
+               yerr=np.array(errors).T, capsize=1.5, error_kw={"lw": 0.7})
+    ax.set_xticks(np.arange(len(langs)), langs)
+    ax.set(ylabel=f"{measure} (95% bootstrap intervals)", xlabel="query language (low-resource first)")
+    ax.grid(alpha=0.3, axis="y")
+    _legend_outside(ax, fig)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
     return Path(path)
+
+
+@dataclass
+class Section:
+    """One part of a report: a comparison, and optionally its gap table and its table of the share of the gain that
+    distillation brings."""
+
+    heading: str
+    comparison: Comparison
+    gap: pd.DataFrame | None = None
+    share: pd.DataFrame | None = None
 
 
 def write_report(out, sections, measure: str, sweep: Comparison | None = None, title: str = "Experiment",
                  notes=()) -> Path:
-    """Write ``report.md`` with one part per ``(heading, comparison, gap or None)`` of ``sections`` and the
-    code-switch ``sweep``, with their CSVs (``results-<i>.csv``, ``per_query-<i>.csv``, ``gap-<i>.csv``,
-    ``sweep.csv``) and figures into ``out``; returns the report's path."""
+    """Write ``report.md`` with one part per :class:`Section` and the code-switch ``sweep``, with their CSVs
+    (``results-<i>.csv``, ``per_query-<i>.csv``, ``gap-<i>.csv``, ``share-<i>.csv``, ``sweep.csv``) and figures into
+    ``out``; returns the report's path."""
     out = Path(out)
     lines = [f"# {title}", "", *notes, ""]
-    for i, (heading, comparison, gap) in enumerate(sections, 1):
+    for i, section in enumerate(sections, 1):
+        comparison = section.comparison
         comparison.table.to_csv(out / f"results-{i}.csv", index=False)
         comparison.per_query.to_csv(out / f"per_query-{i}.csv", index=False)
         plot_languages(comparison, measure, out / f"languages-{i}.png")
-        lines += [f"## {heading}", "", f"{measure} per language. `*`: significantly different from "
+        lines += [f"## {section.heading}", "", f"{measure} per language. `*`: significantly different from "
                   f"**{comparison.baseline}** after correction (paired t-test; all tests in `results-{i}.csv`).", "",
-                  markdown_table(results_table(comparison, measure)), "", f"![{heading}](languages-{i}.png)", ""]
-        if gap is not None:
-            gap.to_csv(out / f"gap-{i}.csv", index=False)
-            lines += ["High/low-resource gap: `closed` is the share of the baseline's gap a system closes; "
-                      "`reduction` has a 95% bootstrap interval over queries.", "",
-                      markdown_table(gap.drop(columns="measure")), ""]
+                  markdown_table(results_table(comparison, measure)), "", f"![{section.heading}](languages-{i}.png)",
+                  ""]
+        if section.gap is not None:
+            section.gap.to_csv(out / f"gap-{i}.csv", index=False)
+            shown, note = gap_rows(section.gap, comparison.baseline)
+            lines += ["High/low-resource gap (macro means): `gap` with its 95% bootstrap interval over queries; "
+                      "`closed` is the share of the baseline's gap a system closes; `reduction` has a 95% bootstrap "
+                      "interval.", "", markdown_table(shown), ""] + ([note, ""] if note else [])
+        if section.share is not None:
+            section.share.to_csv(out / f"share-{i}.csv", index=False)
+            lines += ["What distillation brings: `gain` is the OPTICAL fusion over mE5 alone, `from distillation` the "
+                      "OPTICAL fusion over the same fusion with the teacher, `share` their ratio (printed only where "
+                      "the gain's 95% bootstrap interval excludes 0).", "", markdown_table(section.share), ""]
     if sweep is not None:
         sweep.table.to_csv(out / "sweep.csv", index=False)
         plot_sweep(sweep, measure, out / "sweep.png")
@@ -120,7 +230,8 @@ def write_report(out, sections, measure: str, sweep: Comparison | None = None, t
         means = means[means["measure"] == measure]
         wide = means.groupby(["resource", "system", "ratio"], sort=False)["value"].mean().unstack("ratio")
         lines += ["## Code-switched queries", "", f"{measure}, macro mean per resource level; p = share of the "
-                  "query words the lexicon knows that are switched to English.", "",
+                  "query words the lexicon knows that are switched to English. The figure adds 95% bootstrap bands "
+                  "and the high−low gap against p.", "",
                   markdown_table(wide.reset_index().rename(columns=lambda c: f"p={c:g}" if isinstance(c, float)
                                                            else c)), "", "![code-switch sweep](sweep.png)", ""]
     path = out / REPORT_FILE

@@ -1,87 +1,195 @@
-"""``DenseReranker``: a bi-encoder (multilingual-e5 style) scoring each document by cosine with the query."""
+"""Dense retrieval and re-scoring with multilingual-e5 on pyterrier-dr.
+
+``E5Encoder`` is pyterrier-dr's ``E5`` (the ``"query: "``/``"passage: "`` prompts, normalised mean-pooled
+embeddings) over the embedded multilingual-e5-small, with this package's precision setting and text policy.
+``DenseIndex`` is a ``FlexIndex`` of its document vectors that remembers the encoder which made them and keeps the
+texts, so that a cross-encoder can read what it retrieves::
+
+    e5 = E5Encoder()
+    index = DenseIndex("runs/e5-index", e5).index(docs)
+    pipeline = index.retriever(num_results=100) % 20 >> OpticalReranker()
+"""
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import logging
+from pathlib import Path
+
 import numpy as np
-import pandas as pd
 import pyterrier as pt
+import pyterrier_dr
 
+from ..data.documents import TEXTS_FILE, checked_documents, read_texts
 from ..util.device import autocast, infer_device, resolve_precision
-from ..util.frames import ranked
+from ..util.io import write_folder_atomically
 from .backbones import E5_SMALL, checked_model_path
-from .scoring import check_positive_int, clean_texts, mean_pool, model_max_length, sorted_batches
+from .scoring import check_positive_int, clean_texts
+
+logger = logging.getLogger(__name__)
+ENCODER_FILE = "optical_encoder.json"
 
 
-class DenseReranker(pt.Transformer):
-    """Reranks by the cosine of L2-normalised mean-pooled embeddings, as multilingual-e5 is used for retrieval.
+@contextlib.contextmanager
+def quiet_loading():
+    """Silence transformers' load report while sentence-transformers wraps a plain encoder folder (the pooler it
+    reports missing is never used: E5 mean-pools)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
+class E5Encoder(pyterrier_dr.E5):
+    """pyterrier-dr's E5 bi-encoder over ``model_name`` (default: the embedded multilingual-e5-small).
 
     Args:
-        model: a Hugging Face encoder (hub id or path); default the embedded multilingual-e5-small.
+        model_name: a sentence-transformers or Hugging Face encoder folder, a hub id, or ``multilingual-e5-small``.
         batch_size: texts per forward pass.
         device: a torch device; None picks CUDA when available.
-        max_length: tokens per text (longer texts are truncated; capped by what the model can read).
-        query_prefix, doc_prefix: the prefixes the model was trained with (``"query: "``, ``"passage: "`` for e5).
-        text_field, query_field: the columns read.
-        verbose: progress bar over the batches.
-        precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"``, as for ``OpticalReranker``; embeddings are pooled
-            and returned in float32.
+        max_length: tokens per text (longer texts are truncated).
+        precision: ``"auto"`` (bf16 where the CPU has bf16 units), ``"fp32"``, ``"bf16"`` or ``"fp16"``; embeddings
+            are returned in float32.
+        text_field: the document column read.
+        verbose: progress bars.
+        cache_docs: keep each document text's vector in memory, so that a text met again (in another collection
+            or split) is not encoded twice.
 
-    Document embeddings are kept in memory, so documents seen before are not encoded again.
+    Its ``query_encoder()``, ``doc_encoder()``, ``text_scorer()`` and ``scorer()`` are pyterrier-dr's.
     """
 
-    schematic = {"label": "Dense"}
+    query_prompt, doc_prompt = "query: ", "passage: "
 
-    def __init__(self, model: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
-                 query_prefix: str = "query: ", doc_prefix: str = "passage: ", text_field: str = "text",
-                 query_field: str = "query", verbose: bool = False, precision: str = "auto"):
-        from transformers import AutoModel, AutoTokenizer
-
+    def __init__(self, model_name: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
+                 precision: str = "auto", text_field: str = "text", verbose: bool = False, cache_docs: bool = False):
         check_positive_int("batch_size", batch_size)
         check_positive_int("max_length", max_length)
         self.precision_ = resolve_precision(precision, infer_device(device))
-        self.model, self.batch_size, self.device, self.max_length = model, batch_size, device, max_length
-        self.precision = precision
-        self.query_prefix, self.doc_prefix = query_prefix, doc_prefix
-        self.text_field, self.query_field, self.verbose = text_field, query_field, verbose
-        path = checked_model_path(model)
-        self.device_ = infer_device(device)
-        self.tokenizer_ = AutoTokenizer.from_pretrained(path)
-        self.model_ = AutoModel.from_pretrained(path).to(self.device_).eval()
-        self.max_length_ = model_max_length(self.model_, self.tokenizer_, max_length)
-        self._doc_cache = {}
+        with quiet_loading():
+            super().__init__(checked_model_path(model_name), batch_size=batch_size, text_field=text_field,
+                             verbose=verbose, device=device)
+        self.model_name, self.max_length, self.precision = model_name, max_length, precision
+        self.cache_docs, self._doc_vectors = cache_docs, {}
+        self.model.max_seq_length = min(max_length, self.model.max_seq_length or max_length)
 
     def __repr__(self):
-        return f"DenseReranker({self.model!r})"
+        return f"E5Encoder({self.model_name!r})"
 
-    def encode(self, texts, prefix: str = "") -> np.ndarray:
-        """L2-normalised mean-pooled embeddings of ``texts`` (with ``prefix``), float32 (n, dim)."""
+    def description(self) -> dict:
+        """What a vector depends on: the model, the prompts and the text length (stored with an index)."""
+        return {"encoder": type(self).__name__, "model": str(self.model_name), "query_prompt": self.query_prompt,
+                "doc_prompt": self.doc_prompt, "max_length": self.max_length}
+
+    def _encode(self, texts, prompt: str, batch_size=None) -> np.ndarray:
         import torch
+        from tqdm import tqdm
 
-        texts = [prefix + t for t in clean_texts(texts)]
-        out = np.zeros((len(texts), self.model_.config.hidden_size), dtype=np.float32)
-        batches = sorted_batches([len(t) for t in texts], self.batch_size)
-        if self.verbose:
-            batches = pt.tqdm(batches, desc="Dense", unit="batch")
-        with torch.inference_mode(), autocast(self.precision_, self.device_):
-            for batch in batches:
-                enc = self.tokenizer_([texts[i] for i in batch], padding=True, truncation=True,
-                                      max_length=self.max_length_, return_tensors="pt").to(self.device_)
-                states = self.model_(**enc).last_hidden_state.float()
-                out[batch] = mean_pool(states, enc["attention_mask"]).cpu()
-        return out
+        progress = isinstance(texts, tqdm)  # pyterrier-dr passes a bar when verbose: sentence-transformers shows it
+        if progress:
+            texts.disable = True
+        texts = [prompt + t for t in clean_texts(list(texts))]
+        if not texts:
+            return np.zeros((0, self.config.hidden_size), dtype=np.float32)
+        with torch.inference_mode(), autocast(self.precision_, self.device):
+            vectors = self.model.encode(texts, batch_size=batch_size or self.batch_size, show_progress_bar=progress,
+                                        normalize_embeddings=True, convert_to_numpy=False, convert_to_tensor=True)
+        return vectors.float().cpu().numpy()
 
     def score(self, queries, texts) -> np.ndarray:
-        """Cosine of ``(queries[i], texts[i])``, float32; order follows the input."""
+        """Cosine of each ``(queries[i], texts[i])`` pair, float32 (the interface of ``OpticalReranker.score``)."""
         queries, texts = clean_texts(queries), clean_texts(texts)
         if len(queries) != len(texts):
             raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
         unique = list(dict.fromkeys(queries))
-        q = dict(zip(unique, self.encode(unique, self.query_prefix)))
-        new = [t for t in dict.fromkeys(texts) if t not in self._doc_cache]
-        self._doc_cache.update(zip(new, self.encode(new, self.doc_prefix)))
-        return np.array([q[a] @ self._doc_cache[b] for a, b in zip(queries, texts)], dtype=np.float32)
+        vectors = dict(zip(unique, self.encode_queries(unique)))
+        return np.einsum("ij,ij->i", np.stack([vectors[q] for q in queries]), self.encode_docs(texts)) \
+            if queries else np.zeros(0, dtype=np.float32)
 
-    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        """Add ``score`` (cosine) and ``rank`` to a result frame with query and text columns."""
-        pt.validate.result_frame(inp, extra_columns=[self.query_field, self.text_field])
-        scores = self.score(inp[self.query_field].tolist(), inp[self.text_field].tolist())
-        return ranked(inp.drop(columns=["score", "rank"], errors="ignore").assign(score=scores))
+    def encode_queries(self, texts, batch_size=None) -> np.ndarray:
+        return self._encode(texts, self.query_prompt, batch_size)
+
+    def encode_docs(self, texts, batch_size=None) -> np.ndarray:
+        if not self.cache_docs:
+            return self._encode(texts, self.doc_prompt, batch_size)
+        texts = clean_texts(list(texts))
+        new = [t for t in dict.fromkeys(texts) if t not in self._doc_vectors]
+        self._doc_vectors.update(zip(new, self._encode(new, self.doc_prompt, batch_size)))
+        if not texts:
+            return np.zeros((0, self.config.hidden_size), dtype=np.float32)
+        return np.stack([self._doc_vectors[t] for t in texts])
+
+
+class DenseIndex:
+    """A pyterrier-dr ``FlexIndex`` of ``encoder``'s document vectors at ``path``, with the documents' texts.
+
+    ``index(docs)`` builds it beside ``path`` and swaps it in whole (duplicate docnos are refused); opening it with
+    another encoder, prompt or text length than the one that built it raises a ValueError naming both.
+    """
+
+    def __init__(self, path, encoder: E5Encoder | None = None, verbose: bool = False):
+        self.path, self.verbose = Path(path), verbose
+        self.encoder = encoder if encoder is not None else E5Encoder(verbose=verbose)
+        self._texts = None
+
+    def __repr__(self):
+        return f"DenseIndex({str(self.path)!r}, {self.encoder!r})"
+
+    def built(self) -> bool:
+        return (self.path / ENCODER_FILE).is_file()
+
+    def index(self, docs) -> "DenseIndex":
+        """Encode and index ``{"docno", "text"}`` dicts (an iterable, a DataFrame or a TSV/JSONL path); returns self."""
+        def build(folder: Path):
+            records = ({"docno": docno, "text": text}
+                       for docno, text in checked_documents(docs, folder / TEXTS_FILE))
+            first = next(records, None)  # pyterrier-dr fails obscurely on an empty collection: look first
+            if first is None:
+                raise ValueError(f"nothing to index into {self.path}: no documents")
+            flex = pyterrier_dr.FlexIndex(str(folder / "flex"), verbose=self.verbose)
+            (self.encoder.doc_encoder(verbose=self.verbose) >> flex.indexer(mode="overwrite")).index(
+                itertools.chain([first], records))
+            (folder / ENCODER_FILE).write_text(json.dumps(self.encoder.description(), indent=1), encoding="utf-8")
+
+        write_folder_atomically(self.path, build)
+        self._texts = None
+        return self
+
+    def flex(self) -> pyterrier_dr.FlexIndex:
+        """The underlying ``FlexIndex``, once the encoder is checked against the one that built it."""
+        if not self.built():
+            raise ValueError(f"dense index {self.path} is not built: call .index(docs) first")
+        built_with = json.loads((self.path / ENCODER_FILE).read_text(encoding="utf-8"))
+        if built_with != self.encoder.description():
+            raise ValueError(f"dense index {self.path} was built with {built_with}, but is queried with "
+                             f"{self.encoder.description()}: rebuild it, or query it with the encoder that built it")
+        return pyterrier_dr.FlexIndex(str(self.path / "flex"), verbose=self.verbose)
+
+    def texts(self) -> dict:
+        """docno -> document text."""
+        if self._texts is None:
+            self._texts = read_texts(self.path)
+        return self._texts
+
+    def text_loader(self) -> pt.Transformer:
+        """Adds ``text`` from this index to a result frame."""
+        return pt.apply.generic(lambda df: df.assign(text=df["docno"].map(self.texts()).astype(object)),
+                                transform_outputs=lambda cols: list(cols) + ["text"])
+
+    def retriever(self, num_results: int = 100) -> pt.Transformer:
+        """Queries in, the ``num_results`` nearest documents out (exact search), with their texts."""
+        check_positive_int("num_results", num_results)
+        flex = self.flex()
+        return (self.encoder.query_encoder() >> flex.retriever(num_results=num_results, drop_query_vec=True)
+                >> self.text_loader())
+
+    def scorer(self) -> pt.Transformer:
+        """Re-scores a result frame of this index's documents by cosine with the query (the stored vectors)."""
+        return self.encoder.query_encoder() >> self.flex().scorer() >> pt.apply.generic(
+            lambda df: df.drop(columns=["query_vec"], errors="ignore"))

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..data.text import Analyzer, as_text
-from ..data.files import read_records
+from ..data.documents import TEXTS_FILE, checked_documents, read_texts
+from ..data.text import Analyzer
 from ..util.io import write_folder_atomically
 
 CONFIG_FILE = "optical_bm25.json"
-TEXTS_FILE = "texts.jsonl"
 
 
 @contextlib.contextmanager
@@ -102,11 +101,6 @@ class MultilingualBM25(pt.Indexer):
         """
         if self.built() and not self.overwrite:
             raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
-        if isinstance(docs, (str, os.PathLike)):
-            docs = read_records(docs, ["docno", "text"])
-        elif isinstance(docs, pd.DataFrame):
-            pt.validate.document_frame(docs, extra_columns=["text"])
-            docs = docs.to_dict("records")
         write_folder_atomically(self.path, lambda folder: self._build(docs, folder))
         self._texts = None
         return self
@@ -114,20 +108,15 @@ class MultilingualBM25(pt.Indexer):
     def _build(self, docs, folder: Path):
         from pyterrier_pisa import PisaIndex
 
-        seen = {}
-        with open(folder / TEXTS_FILE, "w", encoding="utf-8") as texts, native_output_to(folder / "pisa.log") as err:
+        count = 0
+        with native_output_to(folder / "pisa.log") as err:
+            def bar(stream):
+                return pt.tqdm(stream, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)
+
             def terms():
-                bar = pt.tqdm(docs, desc="BM25 indexing", unit="doc", disable=not self.verbose, file=err)
-                for i, doc in enumerate(bar, start=1):
-                    docno = doc.get("docno") if isinstance(doc, dict) else None
-                    if not isinstance(docno, str) or not docno:
-                        raise ValueError(f"document #{i} has no 'docno' string: {str(doc)[:200]}")
-                    if docno in seen:
-                        raise ValueError(f"docno {docno!r} is given twice (documents #{seen[docno]} and #{i}); "
-                                         "docnos must be unique")
-                    seen[docno] = i
-                    text = as_text(doc.get("text"))
-                    texts.write(json.dumps([docno, text], ensure_ascii=False) + "\n")
+                nonlocal count
+                for docno, text in checked_documents(docs, folder / TEXTS_FILE, bar):
+                    count += 1
                     yield {"docno": docno, "toks": dict(collections.Counter(self.analyzer(text)))}
 
             stream, head = terms(), []
@@ -140,13 +129,12 @@ class MultilingualBM25(pt.Indexer):
                     f"none of the {len(head)} documents has a word in its text" if head else "no documents"))
             PisaIndex(str(folder / "pisa"), stemmer="none", stops="none") \
                 .toks_indexer(text_field="toks", scale=1.0).index(itertools.chain(head, stream))
-        (folder / CONFIG_FILE).write_text(json.dumps({**self.analyzer.config(), "num_docs": len(seen)}))
+        (folder / CONFIG_FILE).write_text(json.dumps({**self.analyzer.config(), "num_docs": count}))
 
     def texts(self) -> dict:
         """docno -> document text."""
         if self._texts is None:
-            with open(self.path / TEXTS_FILE, encoding="utf-8") as f:
-                self._texts = dict(json.loads(line) for line in f)
+            self._texts = read_texts(self.path)
         return self._texts
 
     def text_loader(self, text_field: str = "text") -> pt.Transformer:

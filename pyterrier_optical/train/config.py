@@ -69,6 +69,9 @@ class TrainingConfig:
             raise ValueError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
 
 
+CANDIDATE_SOURCES = ("bm25", "mE5")
+
+
 @dataclass(frozen=True)
 class DistillConfig:
     """What is aligned, and how.
@@ -97,6 +100,8 @@ class DistillConfig:
         pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
             ``[CLS] english [SEP] d [SEP]``, the student ``[CLS] other [SEP] d [SEP]``, ``d`` an English BM25
             neighbour of the pair's English sentence. False: each sentence is encoded alone.
+        candidate_source: where the English candidates come from: ``bm25`` (lexical neighbours) or ``mE5`` (the
+            nearest sentences by multilingual-e5-small, the hard negatives a dense first stage hands the reranker).
     """
 
     align_layer: int | str = 6
@@ -114,8 +119,11 @@ class DistillConfig:
     score_candidates: int = 8
     score_temperature: float = 1.0
     pair_context: bool = False
+    candidate_source: str = "bm25"
 
     def __post_init__(self):
+        if self.candidate_source not in CANDIDATE_SOURCES:
+            raise ValueError(f"candidate_source must be one of {CANDIDATE_SOURCES}, got {self.candidate_source!r}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8, got {self.max_length}")
         if self.epsilon <= 0 or self.sinkhorn_iter < 1 or self.sinkhorn_tol <= 0:
@@ -183,6 +191,8 @@ class StudentRecipe:
             training bitext).
         eval_every: steps between dev evaluations.
         select_on_dev: the output is the best dev checkpoint (the teacher when none beats it); False: the last.
+        dev_candidates: where each dev pair's candidate list comes from (``bm25`` or ``mE5``; as
+            ``candidate_source``): the mE5 lists are harder, so they tell students apart better.
     """
 
     distillation: DistillConfig = field(default_factory=DistillConfig)
@@ -191,8 +201,11 @@ class StudentRecipe:
     dev_source: str = "kolibri"
     eval_every: int = 25
     select_on_dev: bool = True
+    dev_candidates: str = "bm25"
 
     def __post_init__(self):
+        if self.dev_candidates not in CANDIDATE_SOURCES:
+            raise ValueError(f"dev_candidates must be one of {CANDIDATE_SOURCES}, got {self.dev_candidates!r}")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
         if self.dev_source not in SOURCES:

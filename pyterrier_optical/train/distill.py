@@ -193,7 +193,7 @@ class OpticalDistiller:
         return kl * c.score_temperature ** 2
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
-            dev_pairs: int = 256, restart: bool = False) -> str:
+            dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25") -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
         ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it;
@@ -220,6 +220,7 @@ class OpticalDistiller:
         # the blocks above align_layer take no part in the loss: DDP must know when they are trainable
         data = {**{f"distillation.{k}": v for k, v in asdict(self.config).items()}, "bitext": digest(pairs),
                 "dev": digest(dev), "eval_every": eval_every, "select_on_dev": select_on_dev,
+                "dev_candidates": dev_candidates,
                 "teacher": str(self.teacher_metadata.get("base_model"))}
         trainer = Trainer(self.student, self.tokenizer, out, t, metadata=metadata, dropout=False,
                           unused_parameters=not self.config.freeze_upper, data=data, restart=restart)
@@ -228,7 +229,8 @@ class OpticalDistiller:
         pools = self.candidates(pairs, t.seed)
         callbacks = []
         if dev and eval_every and trainer.accelerator.is_main_process:
-            callbacks.append(self.dev_selection(dev, eval_every, select_on_dev, dev_pairs, device))
+            callbacks.append(self.dev_selection(dev, eval_every, select_on_dev, dev_pairs, device,
+                                                dev_candidates=dev_candidates))
 
         def loss_fn(step, rank, world):
             indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
@@ -242,12 +244,14 @@ class OpticalDistiller:
         """One English candidate list per pair (its own English first) when the loss needs them, else None."""
         if not self.config.needs_candidates:
             return None
-        return translation_candidates([en for en, _ in pairs], self.config.score_candidates, seed)
+        return translation_candidates([en for en, _ in pairs], self.config.score_candidates, seed,
+                                      self.config.candidate_source)
 
-    def dev_selection(self, dev, every: int, select: bool, max_pairs: int, device, loss_pairs: int = 32
-                      ) -> DevSelection:
+    def dev_selection(self, dev, every: int, select: bool, max_pairs: int, device, loss_pairs: int = 32,
+                      dev_candidates: str = "bm25") -> DevSelection:
         """The dev selection callback of :meth:`fit`: ``max_pairs`` dev pairs of all languages, their candidate
-        pools built once, the dev loss of the first ``loss_pairs`` logged beside MRR@10."""
+        pools (from ``dev_candidates``) built once, the dev loss of the first ``loss_pairs`` logged beside
+        MRR@10."""
         sample = random.Random(0).sample(dev, min(max_pairs, len(dev)))
         loss_batch = sample[:loss_pairs]
         loss_pools = self.candidates(loss_batch)
@@ -257,7 +261,7 @@ class OpticalDistiller:
                 loss, parts = self.loss(model, loss_batch, device, loss_pools)
             return {"dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}}
 
-        pools = translation_candidates([en for en, _ in sample], 10)
+        pools = translation_candidates([en for en, _ in sample], 10, source=dev_candidates)
         return DevSelection(sample, pools, self.tokenizer, every, select, diagnostics)
 
 
@@ -274,7 +278,7 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
         dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
     distiller = OpticalDistiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose))
     return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
-                         select_on_dev=recipe.select_on_dev, restart=restart)
+                         select_on_dev=recipe.select_on_dev, restart=restart, dev_candidates=recipe.dev_candidates)
 
 
 def check_disjoint(train, dev):

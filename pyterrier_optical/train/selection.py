@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..rerank.checkpoint import is_checkpoint, write_checkpoint
+from ..rerank.dense import E5Encoder
 from ..rerank.scoring import score_pairs
 from ..retrieve.bm25 import neighbours
 from ..util.device import autocast
@@ -21,17 +22,37 @@ BEST_DIR = "best"
 MAIN_METRIC = "dev_mrr@10"
 
 
-def translation_candidates(english: list, candidates: int = 10, seed: int = 0) -> list:
-    """For each English sentence, ``candidates`` distinct English sentences: itself first, then its BM25 neighbours.
+def translation_candidates(english: list, candidates: int = 10, seed: int = 0, source: str = "bm25") -> list:
+    """For each English sentence, ``candidates`` distinct English sentences: itself first, then its neighbours, by
+    BM25 (``source="bm25"``) or by multilingual-e5-small cosine (``"mE5"``, the hard negatives a dense first stage
+    produces).
 
-    The neighbours are lexically close to the right answer, so a reranker must read the other-language query to
-    pick it; their choice does not depend on the query language. Repeated sentences (the same English string in
-    several languages' bitext) are one candidate.
+    The neighbours are close to the right answer, so a reranker must read the other-language query to pick it;
+    their choice does not depend on the query language. Repeated sentences (the same English string in several
+    languages' bitext) are one candidate.
     """
     unique = list(dict.fromkeys(english))
-    found = neighbours(unique, unique, candidates - 1, random.Random(seed))
+    if source == "mE5":
+        found = dense_neighbours(unique, candidates - 1)
+    elif source == "bm25":
+        found = neighbours(unique, unique, candidates - 1, random.Random(seed))
+    else:
+        raise ValueError(f"unknown candidate source {source!r}; choose bm25 or mE5")
     pools = {text: [text] + [unique[j] for j in near] for text, near in zip(unique, found)}
     return [pools[text] for text in english]
+
+
+def dense_neighbours(texts: list, k: int) -> list:
+    """For each text, the indices of its ``k`` nearest other texts by the embedded multilingual-e5-small (passage
+    embeddings, exact cosine)."""
+    vectors = E5Encoder(batch_size=64).encode_docs(texts)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    k = min(k, len(texts) - 1)
+    nearest = np.argpartition(-similarity, k, axis=1)[:, :k] if k < len(texts) - 1 else \
+        np.argsort(-similarity, axis=1)[:, :k]
+    order = np.take_along_axis(similarity, nearest, axis=1).argsort(axis=1)[:, ::-1]
+    return np.take_along_axis(nearest, order, axis=1).tolist()
 
 
 def pool_mrr(score, queries: list, pools: list) -> float:

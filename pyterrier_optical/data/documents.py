@@ -1,0 +1,51 @@
+"""Documents as indexers receive them: one checked stream (unique docno strings, texts by the one text policy) and the
+store of their texts that an index keeps beside itself (``texts.jsonl``), shared by the BM25 and the dense index."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyterrier as pt
+
+from .files import read_records
+from .text import as_text
+
+TEXTS_FILE = "texts.jsonl"
+
+
+def document_records(docs):
+    """``{"docno", "text"}`` dicts from an iterable of dicts, a DataFrame, or the path of a TSV (``docno<TAB>text``)
+    or JSONL file (a bad line raises a ValueError naming file and line)."""
+    if isinstance(docs, (str, os.PathLike)):
+        return read_records(docs, ["docno", "text"])
+    if isinstance(docs, pd.DataFrame):
+        pt.validate.document_frame(docs, extra_columns=["text"])
+        return docs.to_dict("records")
+    return docs
+
+
+def checked_documents(docs, texts_file: Path, bar=None):
+    """Yield ``(docno, text)`` for each document while writing them to ``texts_file``. A document without a docno
+    string, or a docno given twice, raises a ValueError naming both positions. ``bar`` wraps the stream (a
+    progress bar) when given."""
+    seen = {}
+    with open(texts_file, "w", encoding="utf-8") as out:
+        for i, doc in enumerate(bar(document_records(docs)) if bar else document_records(docs), start=1):
+            docno = doc.get("docno") if isinstance(doc, dict) else None
+            if not isinstance(docno, str) or not docno:
+                raise ValueError(f"document #{i} has no 'docno' string: {str(doc)[:200]}")
+            if docno in seen:
+                raise ValueError(f"docno {docno!r} is given twice (documents #{seen[docno]} and #{i}); "
+                                 "docnos must be unique")
+            seen[docno] = i
+            text = as_text(doc.get("text"))
+            out.write(json.dumps([docno, text], ensure_ascii=False) + "\n")
+            yield docno, text
+
+
+def read_texts(folder: Path) -> dict:
+    """docno -> text, as :func:`checked_documents` stored them in ``folder``."""
+    with open(Path(folder) / TEXTS_FILE, encoding="utf-8") as f:
+        return dict(json.loads(line) for line in f)
