@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .retrieve.codeswitch import check_ratio
-from .train.config import STUDENT, TEACHER
+from .train.config import STUDENT_LONG, TEACHER
 from .util.device import PRECISIONS, infer_device, resolve_precision
 from .util.io import check_writable, explain_full_disk, optical_home
 
@@ -195,7 +195,7 @@ def cmd_distill(args):
     from .data.bitext import read_bitext
     from .train.distill import distill_student
 
-    recipe = recipe_from_args(args, STUDENT)
+    recipe = recipe_from_args(args, STUDENT_LONG)
     bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines) if args.bitext else None
     dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines) if args.dev_bitext else None
     if bitext is not None and dev is None:
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
                    "or data is otherwise refused)")
-    add_recipe_arguments(p, STUDENT, "student recipe")
+    add_recipe_arguments(p, STUDENT_LONG, "student recipe")
     p.set_defaults(func=cmd_distill)
     return parser
 

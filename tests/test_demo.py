@@ -106,3 +106,17 @@ def test_experiment_cli_errors(tmp_path, capsys):
     (tmp_path / "done" / "report.md").write_text("# finished")
     assert main(["experiment", "--out", str(tmp_path / "done"), "--quick"]) == 2
     assert "already holds a report" in capsys.readouterr().err
+
+
+def test_each_phase_is_announced_with_the_time_left(capsys):
+    from pyterrier_optical.experiment.demo import Phases
+
+    phases = Phases({"models": 4.0, "chromium": 3.0, "kolibri": 3.0})
+    for name in ("models", "chromium", "kolibri"):
+        with phases.phase(name, f"doing {name}"):
+            pass
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[1/3] doing models (about 10 min left in all)"
+    assert lines[1] == "[2/3] doing chromium (about 6 min left in all)"
+    assert lines[2] == "[3/3] doing kolibri (about 1 min left in all)"  # chromium took no time: rescaled, at least 1
+    assert set(phases.timings) == {"models", "chromium", "kolibri"}

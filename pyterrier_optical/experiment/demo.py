@@ -31,6 +31,7 @@ from ..rerank.reranker import OpticalReranker
 from ..retrieve.bm25 import MultilingualBM25
 from ..retrieve.codeswitch import LexiconTranslate
 from ..retrieve.translate import NMTTranslate
+from ..train.embedded import EMBEDDED, build_minutes
 from .compare import Comparison, code_switch_sweep, compare, significance_table
 from .fusion import KeepScore, best_setting, fused, fusion_grid, without_overlap
 from .report import Section, distillation_share, markdown_table, prepare_output, results_table, write_report
@@ -41,7 +42,8 @@ MEASURES = [RR @ 10, nDCG @ 10, AP, R @ 100]
 MAIN_MEASURE = "RR@10"
 RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FIRST_STAGE_DEPTH = 100  # documents each first stage retrieves
-DEPTHS = (10, 20, 50)  # rerank depths tried on dev
+DEPTHS = (10, 20)  # rerank depths tried on dev in the first run
+FULL_DEPTHS = (10, 20, 50)  # and in the full study
 SOURCES = {"chromium": "optical/ui/{}-en/{}", "kolibri": "optical/ui-kolibri/{}-en/{}"}
 SOURCE_LANGUAGES = {"chromium": CHROMIUM_LANGUAGES, "kolibri": KOLIBRI_LANGUAGES}
 DEV_OF = {"chromium": "kolibri", "kolibri": "chromium"}  # the dev source each test source is tuned on
@@ -61,6 +63,7 @@ NMT = "NMT >> BM25 >> teacher"
 MODELS = {TEACHER: "optical-teacher", STUDENT: "optical-student", CS_TEACHER: "optical-codeswitch-teacher",
           CS_STUDENT: "optical-codeswitch-student"}
 FULL_ONLY = (CS_TEACHER, CS_STUDENT)
+FULL_STUDENT = "optical-student-long"  # the stronger student of the full study (train.config.STUDENT_LONG)
 CHROMIUM_LABEL, KOLIBRI_LABEL = "Chromium test splits (in domain)", "Kolibri test splits (out of domain)"
 HEADLINE_FILE = "headline.md"
 # tuned system -> (first stage, reranker, fused); DENSE_STUDENT is the reranker alone (weight 1) at the chosen depth
@@ -96,23 +99,25 @@ def timed(timings: dict, phase: str):
 
 class Phases:
     """Announces each phase of the demo on one line: its number, what it does, and about how long is left in all,
-    from planned minutes per phase rescaled by how long the finished phases took against their plan."""
+    from planned minutes per phase; the scoring phases' plan is rescaled by how long the finished scoring phases took
+    against theirs (the model builds have their own estimate and bars)."""
 
     def __init__(self, plan: dict, verbose: bool = True):
-        self.plan, self.verbose, self.done, self.spent, self.timings = dict(plan), verbose, [], 0.0, {}
+        self.plan, self.verbose, self.done, self.timings = dict(plan), verbose, [], {}
 
     @contextmanager
     def phase(self, name: str, what: str):
-        left = sum(minutes for phase, minutes in self.plan.items() if phase not in self.done)
-        planned_done = sum(self.plan[p] for p in self.done)
-        pace = self.spent / 60 / planned_done if planned_done > 0.5 else 1.0
+        scoring = [p for p in self.done if p != "models"]
+        planned = sum(self.plan[p] for p in scoring)
+        pace = sum(self.timings[p] for p in scoring) / 60 / planned if planned > 0.5 else 1.0
+        left = sum(minutes * (1.0 if phase == "models" else pace) for phase, minutes in self.plan.items()
+                   if phase not in self.done)
         if self.verbose:
-            print(f"[{len(self.done) + 1}/{len(self.plan)}] {what} (about {max(1, round(left * pace))} min left in "
-                  "all)", flush=True)
+            print(f"[{len(self.done) + 1}/{len(self.plan)}] {what} (about {max(1, round(left))} min left in all)",
+                  flush=True)
         with timed(self.timings, name):
             yield
         self.done.append(name)
-        self.spent += self.timings[name]
 
 
 def cached(reranker, path) -> pt.Transformer:
@@ -260,9 +265,10 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
     The default answers the first question (does OPTICAL close the gap, and against what): the embedded teacher
-    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` adds
-    the code-switch teacher and OPTICAL on it and the code-switch sweep (``ratios``, ``sweep_queries`` per ratio,
-    default 20); ``quick`` is a smoke run (sw and de, 30 queries, no sweep).
+    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` uses
+    the stronger student (``optical-student-long``) and adds the code-switch teacher and OPTICAL on it and the
+    code-switch sweep (``ratios``, ``sweep_queries`` per ratio, default 20); ``quick`` is a smoke run (sw and de, 30
+    queries, no sweep).
 
     ``models`` overrides the checkpoint behind a system (``{"OPTICAL student": "path/to/student"}``; None drops
     it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
@@ -276,10 +282,12 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     languages = list(languages or (QUICK_LANGUAGES if quick else CHROMIUM_LANGUAGES))
     max_queries = max_queries or (30 if quick else 100)
     dev_queries = min(dev_queries, 20) if quick else dev_queries
-    models = {**MODELS, **({} if full else {name: None for name in FULL_ONLY}), **(models or {})}
+    models = {**MODELS, **({STUDENT: FULL_STUDENT} if full else {name: None for name in FULL_ONLY}), **(models or {})}
     ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or not quick] if ood else []
     sweep = full and not quick
-    plan = {"models": 0.5, "chromium": 0.06 * len(languages) * max_queries / 10, "sweep": 4.0 if sweep else 0}
+    embedded = [str(m) for m in models.values() if m is not None and str(m) in EMBEDDED]
+    plan = {"models": 0.3 + build_minutes(embedded), "chromium": 0.06 * len(languages) * max_queries / 10,
+            "sweep": 4.0 if sweep else 0}
     plan["kolibri"] = 0.06 * len(ood_langs) * min(max_queries, 110) / 10
     phases = Phases({k: v for k, v in plan.items() if v}, verbose)
     with phases.phase("models", "loading the rerankers (the embedded ones are built on first use, with their own "
@@ -298,7 +306,8 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
 
     def comparison(source: str, langs):
         datasets = datasets_of(source, langs)
-        demo.tune(source, {lang: topics for lang, (topics, _) in datasets.items()}, dev_queries)
+        demo.tune(source, {lang: topics for lang, (topics, _) in datasets.items()}, dev_queries,
+                  FULL_DEPTHS if full else DEPTHS)
         systems = {}
         for lang in langs:
             for name, pipeline in demo.systems(SOURCES[source].format(lang, "test"), lang, source).items():
@@ -351,8 +360,9 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
                         "queries for the significance marks to mean much.")
     skipped = [] if nmt else ["The NMT translate-test pipeline was skipped: no translation model was given "
                               "(`--nmt MODEL`; none is reachable offline)."]
-    notes = [*left_out, *skipped,
-             f"Queries per language: {max_queries} (dev: up to {dev_queries} per language)"
+    notes = [*left_out, *skipped, f"OPTICAL student: `{models.get(STUDENT)}`; teacher: `{models.get(TEACHER)}`.",
+             f"Queries per language: {max_queries} (dev: up to {dev_queries} per language; rerank depths tried: "
+             f"{', '.join(map(str, FULL_DEPTHS if full else DEPTHS))})"
              + (f", sweep: {sweep_queries} per ratio" if sweep else "") + f"; BM25 rerankers reorder the top "
              f"{demo.depth}; first stages retrieve {FIRST_STAGE_DEPTH}.", *setting_notes(demo.settings),
              "Wall clock of this run (indexes, saved runs and cached scores are reused on a resumed run): "

@@ -165,7 +165,7 @@ def plot_languages(comparison: Comparison, measure: str, path, n_boot: int = 100
     pq = comparison.per_query[comparison.per_query["measure"] == measure]
     systems = list(dict.fromkeys(pq["system"]))
     langs = sorted(pq["lang"].unique(), key=lambda lang: (LANGUAGES[lang].resource != "low", lang))
-    fig, ax = plt.subplots(figsize=(max(8.0, 1.1 * len(langs) * len(systems) / 3) + 3, 4))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * len(langs) * len(systems)) + 3, 4))
     width = 0.8 / len(systems)
     for i, system in enumerate(systems):
         values, errors = [], []

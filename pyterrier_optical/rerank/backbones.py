@@ -7,6 +7,7 @@ own embeddings before it is used.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -270,6 +271,22 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     if name in (E5_SMALL, E5_SMALL_HUB_ID) and not Path(name).exists():
         return str(embedded_backbone_path())
     return name
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Silence transformers' load report and bars while a model is loaded: a plain encoder folder lacks the parts
+    a wrapper adds (a pooler sentence-transformers never uses, a new relevance head), which callers log themselves."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
 
 
 def looks_like_path(name: str) -> bool:

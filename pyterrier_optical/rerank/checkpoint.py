@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..util.device import infer_device
 from ..util.io import optical_home, staging_folder, write_folder_atomically
-from .backbones import E5_SMALL, checked_model_path, resolve_model_path
+from .backbones import E5_SMALL, checked_model_path, quiet_loading, resolve_model_path
 
 logger = logging.getLogger(__name__)
 METADATA_FILE = "pt_meta.json"
@@ -124,12 +124,15 @@ def load_cross_encoder(name_or_path, device=None, verbose: bool = True):
     path = Path(name).expanduser()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)
+        with quiet_loading():
+            model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)
     except OSError as e:
         raise OSError(
             f"could not load model {name!r}: it is neither a local folder nor a reachable Hugging Face hub id "
             f"({e.__class__.__name__}). Offline, pass a local folder or {DEFAULT_MODEL!r} / {E5_SMALL!r} "
             f"(embedded, cached under {optical_home()}).") from e
     metadata = read_metadata(path) if path.is_dir() else {}
+    if not metadata:
+        logger.info("%s is not a reranker checkpoint: a new relevance head is added", name)
     metadata.setdefault("base_model", name)
     return model.to(infer_device(device)).eval(), tokenizer, metadata

@@ -11,7 +11,6 @@ texts, so that a cross-encoder can read what it retrieves::
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -24,27 +23,11 @@ import pyterrier_dr
 from ..data.documents import TEXTS_FILE, checked_documents, read_texts
 from ..util.device import autocast, infer_device, resolve_precision
 from ..util.io import write_folder_atomically
-from .backbones import E5_SMALL, checked_model_path
+from .backbones import E5_SMALL, checked_model_path, quiet_loading
 from .scoring import check_positive_int, clean_texts
 
 logger = logging.getLogger(__name__)
 ENCODER_FILE = "optical_encoder.json"
-
-
-@contextlib.contextmanager
-def quiet_loading():
-    """Silence transformers' load report while sentence-transformers wraps a plain encoder folder (the pooler it
-    reports missing is never used: E5 mean-pools)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
 
 
 class E5Encoder(pyterrier_dr.E5):

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..rerank.checkpoint import is_checkpoint, provide_embedded
 from ..util.device import infer_device, resolve_precision
 from ..util.io import folder_lock, optical_home
-from .config import CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe
+from .config import CODESWITCH_TEACHER, STUDENT, STUDENT_LONG, TEACHER, StudentRecipe, TeacherRecipe
 from .distill import distill_student
 from .teacher import offline_teacher_examples, train_teacher
 
@@ -42,9 +42,12 @@ class EmbeddedModel:
 
 EMBEDDED = {
     "optical-student": EmbeddedModel("student-e5-small-v1", STUDENT, "the OPTICAL student (the default reranker)",
-                                     {"fp32": 14, "bf16": 8}, teacher="optical-teacher"),
+                                     {"fp32": 14, "bf16": 6}, teacher="optical-teacher"),
+    "optical-student-long": EmbeddedModel("student-e5-small-long-v1", STUDENT_LONG,
+                                          "the stronger OPTICAL student (4x the steps; `optical demo --full`)",
+                                          {"fp32": 45, "bf16": 18}, teacher="optical-teacher"),
     "optical-teacher": EmbeddedModel("teacher-e5-small-v1", TEACHER, "the English teacher cross-encoder",
-                                     {"fp32": 11, "bf16": 7}),
+                                     {"fp32": 11, "bf16": 5}),
     "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v1", CODESWITCH_TEACHER,
                                                 "the teacher trained on code-switched queries (p = 0.5)",
                                                 {"fp32": 10, "bf16": 7}),
@@ -82,7 +85,12 @@ def build_order(names) -> list:
 
 def remaining_minutes(name: str) -> int:
     """Roughly how long ``name`` and the unbuilt teacher it needs take to build here."""
-    return sum(embedded_model(n).minutes.get(embedded_model(n).precision, 15) for n in build_order([name])
+    return build_minutes([name])
+
+
+def build_minutes(names) -> int:
+    """Roughly how long the unbuilt ones of ``names`` (and the teachers they need, each once) take to build here."""
+    return sum(embedded_model(n).minutes.get(embedded_model(n).precision, 15) for n in build_order(names)
                if not is_checkpoint(embedded_folder(n)))
 
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's first command as a newcomer runs it: a fresh clone, a new venv, an empty OPTICAL_HOME, timed with
+# /usr/bin/time -v (wall clock, peak memory). Prints the phase lines the command printed and the report's timings.
+#
+#   bash benchmarks/first_run.sh [extra demo flags, e.g. --full]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+scratch="$(mktemp -d /tmp/optical-first-run.XXXX)"
+git clone -q "$repo" "$scratch/clone"
+export OPTICAL_HOME="$scratch/home"
+cd "$scratch/clone"
+command="python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e . && .venv/bin/optical demo $*"
+stamped="date +%s > $scratch/t0 && python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e . && date +%s > $scratch/t1 && .venv/bin/optical demo $*"
+echo "in $scratch/clone, OPTICAL_HOME=$OPTICAL_HOME: $command"
+/usr/bin/time -v bash -c "$stamped" > "$scratch/stdout.log" 2> "$scratch/stderr.log" || { tail -20 "$scratch/stderr.log"; exit 1; }
+echo "install: $(( $(cat "$scratch/t1") - $(cat "$scratch/t0") )) s"
+grep -a "^\[[0-9]*/[0-9]*\]" "$scratch/stdout.log" || true
+grep -a "building the embedded\|teacher: 100%\|student: 100%" "$scratch/stderr.log" | sed 's/.*\r//' | cut -c1-160 || true
+grep -a "Wall clock of this run" runs/demo/report.md || true
+grep -a "Elapsed (wall clock)\|Maximum resident set size" "$scratch/stderr.log"
+grep -a -c "" "$scratch/stdout.log" > /dev/null && sed -n '/^## Headline/,$p' "$scratch/stdout.log" | head -30
+echo "logs: $scratch/stdout.log $scratch/stderr.log"
