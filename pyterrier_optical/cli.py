@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--full", action="store_true", help="the whole study: adds the code-switch teacher, OPTICAL "
                       "on it and the code-switch sweep (see the README for its time)")
     p.add_argument("--max-queries", type=int, help="queries per language (default 100)")
-    p.add_argument("--dev-queries", type=int, default=50, help="dev queries per language for choosing rerank depth "
-                   "and fusion (default 50)")
+    p.add_argument("--dev-queries", type=int, help="dev queries per language for choosing rerank depth and fusion "
+                   "(default 30; 50 with --full)")
     p.add_argument("--rerank-depth", type=int, default=10, help="documents the rerankers of BM25 reorder")
     p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios with --full (default 0 .25 .5 .75 1)")
     p.add_argument("--sweep-queries", type=int, help="queries per language and ratio with --full (default 20)")
