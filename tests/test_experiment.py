@@ -204,3 +204,22 @@ def test_fusion(setting):
     judged = qrels[qrels["qid"].isin(first(topics)["qid"])]  # the curve is over the queries that were run
     assert pt.Evaluate(fused(first, Negate(), weight)(topics), judged, [RR @ 10])["RR@10"] == pytest.approx(
         table["RR@10"].max())
+
+
+def test_detectable_difference_follows_the_normal_approximation():
+    from scipy.stats import norm
+
+    from pyterrier_optical.experiment.compare import Comparison
+    from pyterrier_optical.experiment.report import detectable_difference
+
+    rng = np.random.default_rng(0)
+    rows = [{"lang": lang, "system": system, "measure": "RR@10", "qid": str(q), "value": float(rng.random())}
+            for lang in ("sw", "de") for system in ("base", "a", "b") for q in range(50)]
+    per_query = pd.DataFrame(rows)
+    power = detectable_difference(Comparison(pd.DataFrame(), per_query, "base"), "RR@10")
+    sds = [(g.pivot(index="qid", columns="system", values="value")[s]
+            - g.pivot(index="qid", columns="system", values="value")["base"]).std()
+           for _, g in per_query.groupby("lang") for s in ("a", "b")]
+    assert power["queries"] == 50 and power["tests"] == 2 and power["sd"] == pytest.approx(np.median(sds))
+    assert power["raw"] == pytest.approx((1.96 + norm.ppf(0.8)) * np.median(sds) / np.sqrt(50), rel=1e-3)
+    assert power["corrected"] > power["raw"]

@@ -89,6 +89,26 @@ def distillation_share(comparison: Comparison, dense: str, control: str, optical
     return pd.DataFrame(rows)
 
 
+def detectable_difference(comparison: Comparison, measure: str, power: float = 0.8, alpha: float = 0.05) -> dict:
+    """The smallest difference to the baseline a paired t-test detects with ``power`` at ``alpha``, before and after
+    Bonferroni over the systems, from the median per-language standard deviation of the per-query differences and
+    the median number of queries (normal approximation)."""
+    from scipy.stats import norm
+
+    pq = comparison.per_query[comparison.per_query["measure"] == measure]
+    sds, sizes = [], []
+    for _, frame in pq.groupby("lang"):
+        wide = frame.pivot(index="qid", columns="system", values="value")
+        others = [s for s in wide.columns if s != comparison.baseline]
+        sds += [float((wide[s] - wide[comparison.baseline]).std()) for s in others]
+        sizes.append(len(wide))
+        tests = len(others)
+    sd, n = float(np.median(sds)), float(np.median(sizes))
+    z_power = norm.ppf(power)
+    return {"queries": int(n), "sd": sd, "raw": (norm.ppf(1 - alpha / 2) + z_power) * sd / np.sqrt(n),
+            "corrected": (norm.ppf(1 - alpha / 2 / tests) + z_power) * sd / np.sqrt(n), "tests": tests}
+
+
 def gap_rows(gap: pd.DataFrame, baseline: str) -> tuple:
     """The gap table as printed, and a note: ``closed`` is shown only where the baseline's gap is clearly above 0
     (its bootstrap interval excludes 0); otherwise there is no gap to close and the column says so."""
