@@ -134,8 +134,8 @@ def _read_file(reader, path, skip_bad_lines: bool):
 
 
 def cmd_experiment(args):
-    from .experiment.demo import CS_STUDENT, CS_TEACHER, STUDENT as STUDENT_SYSTEM, TEACHER as TEACHER_SYSTEM
-    from .experiment.demo import run_demo
+    from .experiment.demo import CS_STUDENT, CS_TEACHER, HEADLINE_FILE, STUDENT as STUDENT_SYSTEM
+    from .experiment.demo import TEACHER as TEACHER_SYSTEM, run_demo
     from .rerank.scoring import check_positive_int
 
     models = {name: path for name, path in ((TEACHER_SYSTEM, args.teacher), (STUDENT_SYSTEM, args.student)) if path}
@@ -155,8 +155,6 @@ def cmd_experiment(args):
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
                       args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
                       precision=args.precision, full=args.full, dev_queries=args.dev_queries)
-    from .experiment.demo import HEADLINE_FILE
-
     print((report.parent / HEADLINE_FILE).read_text())
     print(f"\nthe whole report: {report} (every system and language, gap tables, CSVs and figures beside it)")
 

@@ -120,6 +120,21 @@ def forget_stale_runs(folder: Path, names, pipelines, topics: pd.DataFrame) -> N
     write_file_atomically(file, lambda f: f.write_text(json.dumps(saved, indent=1), encoding="utf-8"))
 
 
+def language_bootstrap(per_query: pd.DataFrame, systems: list, langs: list, n_boot: int = 1000, seed: int = 0
+                       ) -> tuple:
+    """Per language, the mean of each system (``point[lang]``, shape (systems,)) and ``n_boot`` bootstrap replicates
+    of it (``boot[lang]``, shape (n_boot, systems)): queries resampled within the language, the same resample for
+    every system, one generator seeded with ``seed`` drawn in the order of ``langs``."""
+    rng = np.random.default_rng(seed)
+    point, boot = {}, {}
+    for lang in langs:
+        matrix = per_query[per_query["lang"] == lang].pivot(index="qid", columns="system", values="value")[systems]
+        matrix = matrix.to_numpy()
+        point[lang] = matrix.mean(0)
+        boot[lang] = matrix[rng.integers(0, len(matrix), size=(n_boot, len(matrix)))].mean(1)
+    return point, boot
+
+
 @dataclass
 class Comparison:
     """The result of :func:`compare`.
@@ -162,13 +177,7 @@ class Comparison:
         groups = {lang: LANGUAGES[lang].resource for lang in data["lang"].unique()}
         if set(groups.values()) != {"high", "low"}:
             raise ValueError(f"a gap needs high- and low-resource languages; got {groups}")
-        rng = np.random.default_rng(seed)
-        point, boot = {}, {}
-        for lang in groups:
-            matrix = data[data["lang"] == lang].pivot(index="qid", columns="system", values="value")[systems].to_numpy()
-            point[lang] = matrix.mean(0)
-            resample = rng.integers(0, len(matrix), size=(n_boot, len(matrix)))
-            boot[lang] = matrix[resample].mean(1)  # (n_boot, systems)
+        point, boot = language_bootstrap(data, systems, list(groups), n_boot, seed)
 
         def gaps(per_lang):
             high = np.mean([per_lang[lang] for lang, g in groups.items() if g == "high"], axis=0)

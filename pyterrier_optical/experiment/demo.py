@@ -204,14 +204,18 @@ class Demo:
             collection = SOURCES[dev_source].format(lang, "dev")
             dataset = pt.get_dataset(f"irds:{collection}")
             topics = dataset.get_topics()
-            dropped += len(topics) - len(without_overlap(topics, test))
-            topics = without_overlap(topics, test).head(dev_queries)
+            unseen = without_overlap(topics, test)
+            dropped += len(topics) - len(unseen)
+            topics = unseen.head(dev_queries)
             stages = self.first_stages(collection, lang)
+            lang_grids = {}  # (first stage, reranker) -> its grid: systems sharing a pipeline run it once
             for name, (stage, reranker, _) in TUNED.items():
                 if reranker not in self.rerankers:
                     continue
-                run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
-                grids.append(fusion_grid(run, dataset.get_qrels(), RR @ 10, depths).assign(system=name, lang=lang))
+                if (stage, reranker) not in lang_grids:
+                    run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
+                    lang_grids[stage, reranker] = fusion_grid(run, dataset.get_qrels(), RR @ 10, depths)
+                grids.append(lang_grids[stage, reranker].assign(system=name, lang=lang))
         if not grids:
             return {}
         grid = pd.concat(grids, ignore_index=True)
@@ -242,7 +246,7 @@ def headline(result: Comparison, measure: str = MAIN_MEASURE) -> pd.DataFrame:
     best = candidates.idxmax() if len(candidates) else None
     columns = ["lang"] + [c for c in dict.fromkeys([TEACHER, STUDENT, DENSE, best]) if c in table.columns]
     rows = table[table["resource"] == "low"][columns]
-    return rows.rename(columns={best: f"best OPTICAL pipeline: {best}"} if best not in (STUDENT,) else {})
+    return rows.rename(columns={best: f"best OPTICAL pipeline: {best}"} if best != STUDENT else {})
 
 
 def setting_notes(settings: dict) -> list:

@@ -57,9 +57,14 @@ def zscore(frame: pd.DataFrame, column: str) -> pd.Series:
     return ((frame[column] - mean) / std.where(std > 0, 1.0)).fillna(0.0)
 
 
+def rank_within_query(frame: pd.DataFrame, column: str) -> pd.Series:
+    """The 1-based rank of each row by ``column`` within its query (1 is the highest score; ties by row order)."""
+    return frame.groupby("qid")[column].rank(method="first", ascending=False)
+
+
 def reciprocal_rank(frame: pd.DataFrame, column: str) -> pd.Series:
     """``1 / (60 + rank)`` of each row by ``column`` within its query (rank 1 is the highest score)."""
-    return 1.0 / (RRF_K + frame.groupby("qid")[column].rank(method="first", ascending=False))
+    return 1.0 / (RRF_K + rank_within_query(frame, column))
 
 
 NORMALISERS = {"minmax": minmax, "zscore": zscore, "rrf": reciprocal_rank}
@@ -130,7 +135,7 @@ def tune_fusion_weight(first_stage: pt.Transformer, reranker: pt.Transformer, to
 
 def first_stage_rank(run: pd.DataFrame, column: str = FIRST_SCORE) -> pd.Series:
     """The 0-based rank of each row within its query by the first stage's score."""
-    return run.groupby("qid")[column].rank(method="first", ascending=False).astype(int) - 1
+    return rank_within_query(run, column).astype(int) - 1
 
 
 def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, depths=(10, 20, 50),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.languages import LANGUAGES
-from .compare import Comparison, paired_p
+from .compare import Comparison, language_bootstrap, paired_p
 
 REPORT_FILE = "report.md"
 
@@ -59,15 +59,8 @@ def bootstrap_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0, al
 
 
 def macro_bootstrap(per_query: pd.DataFrame, systems, langs, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """Bootstrap replicates (n_boot, systems) of the macro mean over ``langs`` (queries resampled within each
-    language, the same resample for every system)."""
-    rng = np.random.default_rng(seed)
-    replicates = []
-    for lang in langs:
-        wide = per_query[per_query["lang"] == lang].pivot(index="qid", columns="system", values="value")[systems]
-        matrix = wide.to_numpy()
-        replicates.append(matrix[rng.integers(0, len(matrix), (n_boot, len(matrix)))].mean(1))
-    return np.mean(replicates, axis=0)
+    """Bootstrap replicates (n_boot, systems) of the macro mean over ``langs`` (:func:`language_bootstrap`)."""
+    return np.mean(list(language_bootstrap(per_query, list(systems), list(langs), n_boot, seed)[1].values()), axis=0)
 
 
 def distillation_share(comparison: Comparison, dense: str, control: str, optical: str, measure: str) -> pd.DataFrame:

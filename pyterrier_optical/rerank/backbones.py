@@ -279,14 +279,15 @@ def quiet_loading():
     a wrapper adds (a pooler sentence-transformers never uses, a new relevance head), which callers log themselves."""
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, bars_on = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
+        if bars_on:  # leave the bars as the caller had them
+            hf_logging.enable_progress_bar()
 
 
 def looks_like_path(name: str) -> bool:

@@ -49,8 +49,7 @@ def dense_neighbours(texts: list, k: int) -> list:
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -np.inf)
     k = min(k, len(texts) - 1)
-    nearest = np.argpartition(-similarity, k, axis=1)[:, :k] if k < len(texts) - 1 else \
-        np.argsort(-similarity, axis=1)[:, :k]
+    nearest = np.argpartition(-similarity, k, axis=1)[:, :k]  # kth = k <= n - 1 is always a valid index
     order = np.take_along_axis(similarity, nearest, axis=1).argsort(axis=1)[:, ::-1]
     return np.take_along_axis(nearest, order, axis=1).tolist()
 

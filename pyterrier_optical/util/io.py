@@ -22,11 +22,16 @@ def optical_home() -> Path:
     return Path(os.environ.get("OPTICAL_HOME", Path.home() / ".cache" / "pyterrier_optical")).expanduser()
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself or its nearest parent that exists (an absolute path always has one: the root)."""
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
 def check_writable(path) -> Path:
     """``path`` if it (or, when it does not exist yet, its nearest existing parent) is a writable folder; a
     PermissionError naming it otherwise, before any work starts."""
     path = Path(path).expanduser().absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    existing = nearest_existing(path)
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{existing} is not a writable folder (needed for {path}); set OPTICAL_HOME or --out "
                               "to a folder you can write")
@@ -38,8 +43,7 @@ def explain_full_disk(error: OSError) -> str:
     import shutil
 
     where = Path(error.filename or optical_home())
-    existing = next((p for p in (where, *where.parents) if p.exists()), Path("/"))
-    free = shutil.disk_usage(existing).free / 2**20
+    free = shutil.disk_usage(nearest_existing(where.absolute())).free / 2**20
     return (f"no space left on the device while writing {where} ({free:.0f} MiB free there): free some space and run "
             "the same command again; what was finished is kept")
 
