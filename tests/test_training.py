@@ -143,8 +143,9 @@ def test_default_teacher_build_path(e5_backbone, tmp_path):
 
 def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, examples, tmp_path):
     """A pinned effectiveness figure of a real small run: the tiny teacher, 400 steps on the English task of 400 sw
-    train sentences, ranks held-out dev sentences (shortened into queries, each among itself and 9 BM25 neighbours)
-    at MRR@10 .375 against .25-.28 untrained (measured on 2 CPU cores; seeded)."""
+    train sentences, ranks 300 held-out dev sentences (shortened into queries, each among itself and 9 BM25
+    neighbours) at MRR@10 .364-.372 against .23-.25 untrained, over four numeric paths (seeded; 2 CPU cores with
+    AMX, ATEN_CPU_CAPABILITY=avx2 and =default, one thread). With 100 sentences the spread was .33-.375."""
     import random
 
     from pyterrier_optical.rerank.checkpoint import load_cross_encoder
@@ -153,7 +154,7 @@ def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, exampl
 
     tok = tiny[1]
     model = build_tiny_cross_encoder(tok, seed=0)
-    dev = [en for en, _ in load_bitext("sw", "dev")[:100]]
+    dev = [en for en, _ in load_bitext("sw", "dev")[:300]]
     rng = random.Random(1)
     queries, pools = [shorten(s, rng) for s in dev], translation_candidates(dev, 10)
     before = translation_retrieval_mrr(model, tok, queries, pools)
@@ -161,5 +162,5 @@ def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, exampl
                             max_length=64, negatives=3)
     out = train_teacher(examples, tmp_path / "t", trained, model, tok)
     after = translation_retrieval_mrr(*load_cross_encoder(out)[:2], queries, pools)
-    assert before < 0.33  # chance level (its near-tied scores make the exact figure vary with the numeric path)
-    assert after == pytest.approx(0.375, abs=0.03) and after - before > 0.05
+    assert before < 0.30  # chance level (.29 for 10 candidates; near-tied scores make it vary with the numeric path)
+    assert after == pytest.approx(0.37, abs=0.03) and after - before > 0.08
