@@ -164,3 +164,18 @@ def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, exampl
     after = translation_retrieval_mrr(*load_cross_encoder(out)[:2], queries, pools)
     assert before < 0.30  # chance level (.29 for 10 candidates; near-tied scores make it vary with the numeric path)
     assert after == pytest.approx(0.37, abs=0.03) and after - before > 0.08
+
+
+def test_teacher_with_frozen_lower_layers_trains_only_above_them(tiny, examples, tmp_path):
+    model, tok = tiny
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train_teacher(examples[:16], tmp_path / "t", TeacherRecipe(config(steps=4), max_length=64, negatives=3,
+                                                                     freeze_layers=1), model, tok)
+    trained = weights(tmp_path / "t")
+    changed = {n for n in start if not torch.equal(trained[n], start[n])}
+    assert changed and all(not n.startswith(("bert.embeddings", "bert.encoder.layer.0.")) for n in changed)
+    assert any(n.startswith("bert.encoder.layer.1.") for n in changed)
+    with pytest.raises(ValueError, match="freeze_layers is 9, but the model has 4 transformer blocks"):
+        train_teacher(examples[:16], tmp_path / "u", TeacherRecipe(config(), freeze_layers=9), model, tok)
+    with pytest.raises(ValueError, match="freeze_layers must be >= 0"):
+        TeacherRecipe(freeze_layers=-1)

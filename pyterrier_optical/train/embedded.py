@@ -41,17 +41,17 @@ class EmbeddedModel:
 
 
 EMBEDDED = {
-    "optical-student": EmbeddedModel("student-e5-small-v1", STUDENT, "the OPTICAL student (the default reranker)",
+    "optical-student": EmbeddedModel("student-e5-small-v2", STUDENT, "the OPTICAL student (the default reranker)",
                                      {"fp32": 14, "bf16": 5}, teacher="optical-teacher"),
-    "optical-student-long": EmbeddedModel("student-e5-small-long-v1", STUDENT_LONG,
+    "optical-student-long": EmbeddedModel("student-e5-small-long-v2", STUDENT_LONG,
                                           "the stronger OPTICAL student (4x the steps; `optical demo --full`)",
                                           {"fp32": 45, "bf16": 18}, teacher="optical-teacher"),
-    "optical-teacher": EmbeddedModel("teacher-e5-small-v1", TEACHER, "the English teacher cross-encoder",
+    "optical-teacher": EmbeddedModel("teacher-e5-small-v2", TEACHER, "the English teacher cross-encoder",
                                      {"fp32": 11, "bf16": 4}),
-    "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v1", CODESWITCH_TEACHER,
+    "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v2", CODESWITCH_TEACHER,
                                                 "the teacher trained on code-switched queries (p = 0.5)",
                                                 {"fp32": 10, "bf16": 4}),
-    "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v1", STUDENT,
+    "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v2", STUDENT,
                                                 "the OPTICAL student of the code-switch teacher",
                                                 {"fp32": 12, "bf16": 5}, teacher="optical-codeswitch-teacher"),
 }
