@@ -10,7 +10,7 @@ from scipy import stats
 from pyterrier_optical.retrieve.bm25 import MultilingualBM25
 from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
 from pyterrier_optical.experiment.compare import compare, correct, paired_p
-from pyterrier_optical.experiment.fusion import KeepScore, LinearFusion, fused, tune_fusion_weight
+from pyterrier_optical.experiment.fusion import KeepScore, LinearFusion, best_setting, fused, tune_fusion_weight
 from pyterrier_optical.data.lexicon import shipped_lexicon
 
 LANGS = ("sw", "de")
@@ -223,3 +223,28 @@ def test_detectable_difference_follows_the_normal_approximation():
     assert power["queries"] == 50 and power["tests"] == 2 and power["sd"] == pytest.approx(np.median(sds))
     assert power["raw"] == pytest.approx((1.96 + norm.ppf(0.8)) * np.median(sds) / np.sqrt(50), rel=1e-3)
     assert power["corrected"] > power["raw"]
+
+
+def setting_grid(settings: dict, n: int = 40) -> pd.DataFrame:
+    """A fusion grid over ``n`` queries of two languages: each (depth, method, weight) reaches the relevant
+    document at rank 1 (1) or misses it (0) on alternate queries, except where ``settings`` says (qid -> value)."""
+    rows = [(depth, method, weight, ["sw", "de"][q % 2], str(q // 2), changes.get(q, float(q % 4 < 2)))
+            for (depth, method, weight), changes in settings.items() for q in range(n)]
+    return pd.DataFrame(rows, columns=["depth", "method", "weight", "lang", "qid", "value"])
+
+
+def test_best_setting_keeps_the_standard_one_unless_dev_tells_clearly():
+    same = {(10, "minmax", w): {} for w in (0.0, 0.3, 0.5, 0.8)}
+    # better on two queries and worse on one: +.025, within one standard error (.043) of the rest
+    grid = setting_grid({**same, (20, "zscore", 0.8): {2: 1.0, 3: 1.0, 0: 0.0}})
+    chosen = best_setting(grid)
+    assert (chosen["depth"], chosen["method"], chosen["weight"]) == (10, "minmax", 0.5)
+    assert chosen["dev_value"] == 0.5 and chosen["dev_best"] == 0.525
+    argmax = best_setting(grid, standard=None)
+    assert (argmax["depth"], argmax["method"], argmax["weight"], argmax["dev_value"]) == (20, "zscore", 0.8, 0.525)
+    # better on ten queries: +.25, far beyond one standard error (.068)
+    clear = setting_grid({**same, (20, "zscore", 0.8): {q: 1.0 for q in range(2, 40, 4)}})
+    assert best_setting(clear) == {"depth": 20, "method": "zscore", "weight": 0.8, "dev_value": 0.75,
+                                   "dev_best": 0.75}
+    only_depth = setting_grid({(10, "minmax", 1.0): {}, (20, "minmax", 1.0): {2: 1.0, 3: 1.0, 0: 0.0}})
+    assert best_setting(only_depth)["depth"] == 10  # the reranker alone: the smaller depth when dev cannot tell

@@ -258,8 +258,9 @@ def setting_notes(settings: dict) -> list:
         first = next(iter(chosen.values()))
         notes.append(f"Chosen on the {DEV_OF[source].capitalize()} dev splits ({', '.join(first['dev_languages'])}; "
                      f"{first['dev_queries_in_test']} dev queries that are also test queries left out) for the "
-                     f"{source.capitalize()} tests (`fusion_dev-{source}.csv` has every depth, method and weight): "
-                     + "; ".join(parts) + ".")
+                     f"{source.capitalize()} tests (`fusion_dev-{source}.csv` has every depth, method and weight; "
+                     "the setting nearest min-max 0.5 at the smallest depth among those within one standard error of "
+                     "the best dev mean): " + "; ".join(parts) + ".")
     return notes
 
 

@@ -152,14 +152,35 @@ def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @
     return pd.concat(frames, ignore_index=True)[["depth", "method", "weight", "qid", "value"]]
 
 
-def best_setting(grid: pd.DataFrame) -> dict:
-    """The ``depth``, ``method`` and ``weight`` of a :func:`fusion_grid` with the highest mean value; ties go to the
-    smaller depth, the earlier method of :data:`METHODS`, then the smaller weight."""
-    means = grid.groupby(["depth", "method", "weight"])["value"].mean().reset_index()
+STANDARD_SETTING = {"method": "minmax", "weight": 0.5}  # CombSUM of min-max normalised scores, equal weights
+
+
+def best_setting(grid: pd.DataFrame, standard: dict | None = STANDARD_SETTING) -> dict:
+    """The ``depth``, ``method`` and ``weight`` to use from a :func:`fusion_grid` (rows may carry a ``lang``).
+
+    With ``standard`` (the default: min-max at weight 0.5, the smallest depth), the one-standard-error rule: among
+    the settings whose mean is within one standard error (of the paired per-query difference) of the best one, the
+    nearest to the standard setting (by weight, then depth, then method) — a dev set that cannot tell settings apart
+    keeps the standard one. ``standard=None``: the highest mean (ties to the smaller depth, the earlier method of
+    :data:`METHODS`, the smaller weight). ``dev_value`` is the chosen setting's mean, ``dev_best`` the highest one."""
+    keys = ["depth", "method", "weight"]
+    query = [c for c in ("lang", "qid") if c in grid.columns]
+    values = grid.pivot_table(index=query, columns=keys, values="value", aggfunc="mean")
+    means = values.mean().rename("value").reset_index()
     means["order"] = means["method"].map({m: i for i, m in enumerate(METHODS)})
-    best = means.sort_values(["value", "depth", "order", "weight"], ascending=[False, True, True, True]).iloc[0]
-    return {"depth": int(best["depth"]), "method": best["method"], "weight": float(best["weight"]),
-            "dev_value": float(best["value"])}
+    ranked_means = means.sort_values(["value", "depth", "order", "weight"], ascending=[False, True, True, True])
+    best = ranked_means.iloc[0]
+    chosen = best
+    if standard is not None and len(values) > 1:
+        diffs = values[tuple(best[k] for k in keys)].to_numpy()[:, None] - values.to_numpy()
+        se = pd.Series(np.nanstd(diffs, axis=0, ddof=1) / np.sqrt(len(values)), index=values.columns)
+        means["se"] = [se[tuple(row)] for row in means[keys].itertuples(index=False)]
+        close = means[best["value"] - means["value"] <= means["se"] + 1e-12].assign(
+            distance=lambda m: (m["weight"] - standard["weight"]).abs().round(6),
+            other_method=lambda m: m["method"] != standard["method"])
+        chosen = close.sort_values(["distance", "depth", "other_method", "order"]).iloc[0]
+    return {"depth": int(chosen["depth"]), "method": chosen["method"], "weight": float(chosen["weight"]),
+            "dev_value": float(chosen["value"]), "dev_best": float(best["value"])}
 
 
 def check_disjoint(dev_topics: pd.DataFrame, test_topics: pd.DataFrame) -> None:
