@@ -2,6 +2,7 @@
 caches, pt.Experiment, report with figures), its refusal to overwrite and its resumption."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,3 +122,31 @@ def test_each_phase_is_announced_with_the_time_left(capsys):
     assert lines[1] == "[2/3] doing chromium (about 6 min left in all)"
     assert lines[2] == "[3/3] doing kolibri (about 1 min left in all)"  # chromium took no time: rescaled, at least 1
     assert set(phases.timings) == {"models", "chromium", "kolibri"}
+
+
+def by_pair(frame: pd.DataFrame) -> np.ndarray:
+    return frame.sort_values(["qid", "docno"])["score"].to_numpy()
+
+
+def test_reliability_the_score_cache_never_serves_another_checkpoint_under_the_same_name(tiny_model_dir, tmp_path):
+    """Reliability: a demo resumed in the same folder with another checkpoint under the same system name (a rebuilt
+    embedded model, ``--student other``) rescored its pairs; it used to return the old model's cached scores."""
+    from transformers import AutoTokenizer
+
+    from conftest import build_tiny_cross_encoder
+    from pyterrier_optical import OpticalReranker
+    from pyterrier_optical.experiment.demo import Demo
+
+    other = tmp_path / "other"
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    build_tiny_cross_encoder(tok, seed=5).save_pretrained(other)
+    tok.save_pretrained(other)
+    pairs = pd.DataFrame({"qid": ["1", "1", "2"], "query": ["hello world", "hello world", "open settings"],
+                          "docno": ["a", "b", "a"], "text": ["hello there", "settings", "hello there"]})
+    scores = {}
+    for path in (tiny_model_dir, other, tiny_model_dir):
+        reranker = OpticalReranker(str(path), verbose=False, precision="fp32")
+        cached = Demo(tmp_path / "demo", {"student": reranker}, None).scorer("student", "optical/ui/sw-en/test")
+        scores.setdefault(str(path), []).append(by_pair(cached(pairs)))
+        np.testing.assert_allclose(scores[str(path)][-1], by_pair(reranker(pairs)), rtol=1e-5)
+    assert not np.allclose(scores[str(tiny_model_dir)][0], scores[str(other)][0])

@@ -26,6 +26,7 @@ from ir_measures import AP, RR, R, nDCG
 from ..data.bitext import CHROMIUM_LANGUAGES, KOLIBRI_LANGUAGES
 from ..data.lexicon import shipped_lexicon
 from ..rerank.backbones import E5_SMALL
+from ..rerank.checkpoint import weights_digest
 from ..rerank.dense import DenseIndex, E5Encoder
 from ..rerank.reranker import OpticalReranker
 from ..retrieve.bm25 import MultilingualBM25
@@ -147,6 +148,7 @@ class Demo:
         self.depth = check_depth(rerank_depth)
         self.nmt, self.nmt_codes = nmt, dict(nmt_codes or {})
         self.settings = {}  # test source -> tuned system -> {depth, method, weight, dev_value}
+        self.digests = {}  # reranker name -> weights_digest, computed once
 
     def bm25_index(self, collection: str) -> MultilingualBM25:
         index = MultilingualBM25(self.out / "indexes" / collection.replace("/", "_"), lang="en", verbose=False)
@@ -165,10 +167,12 @@ class Demo:
                 "dense": self.dense_index(collection).retriever(FIRST_STAGE_DEPTH)}
 
     def scorer(self, name: str, collection: str) -> pt.Transformer:
-        """The reranker ``name`` behind its score cache for ``collection`` (one cache per precision, so a demo
-        resumed at another precision never mixes their scores)."""
+        """The reranker ``name`` behind its score cache for ``collection``: one cache per precision and per weights
+        (a demo resumed at another precision, or with another checkpoint under the same name, never mixes scores)."""
         reranker = self.rerankers[name]
-        folder = f"{name.replace(' ', '-')}-{getattr(reranker, 'precision_', 'fp32')}"
+        if name not in self.digests:
+            self.digests[name] = weights_digest(reranker.model_)
+        folder = f"{name.replace(' ', '-')}-{getattr(reranker, 'precision_', 'fp32')}-{self.digests[name]}"
         return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
 
     def systems(self, collection: str, lang: str, source: str) -> dict:

@@ -6,6 +6,7 @@ layout (``optical.json`` instead of ``pt_meta.json``) still load.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -102,6 +103,18 @@ def resolve_name(name_or_path, verbose: bool = True) -> str:
     if name.startswith(EMBEDDED_PREFIX) and not Path(name).exists():
         return str(embedded_folder(name, verbose))
     return resolve_model_path(name)
+
+
+def weights_digest(model) -> str:
+    """A short digest of a model's weights (names and bytes of its state dict): equal only for equal weights, so a
+    score cache keyed by it never serves the scores of another model saved under the same name."""
+    import torch
+
+    digest = hashlib.blake2b(digest_size=8)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_cross_encoder(name_or_path, device=None, verbose: bool = True):
