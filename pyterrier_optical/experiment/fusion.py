@@ -168,13 +168,11 @@ def best_setting(grid: pd.DataFrame, standard: dict | None = STANDARD_SETTING) -
     values = grid.pivot_table(index=query, columns=keys, values="value", aggfunc="mean")
     means = values.mean().rename("value").reset_index()
     means["order"] = means["method"].map({m: i for i, m in enumerate(METHODS)})
-    ranked_means = means.sort_values(["value", "depth", "order", "weight"], ascending=[False, True, True, True])
-    best = ranked_means.iloc[0]
+    best = means.sort_values(["value", "depth", "order", "weight"], ascending=[False, True, True, True]).iloc[0]
     chosen = best
     if standard is not None and len(values) > 1:
         diffs = values[tuple(best[k] for k in keys)].to_numpy()[:, None] - values.to_numpy()
-        se = pd.Series(np.nanstd(diffs, axis=0, ddof=1) / np.sqrt(len(values)), index=values.columns)
-        means["se"] = [se[tuple(row)] for row in means[keys].itertuples(index=False)]
+        means["se"] = np.nanstd(diffs, axis=0, ddof=1) / np.sqrt(len(values))  # means' rows are values' columns
         close = means[best["value"] - means["value"] <= means["se"] + 1e-12].assign(
             distance=lambda m: (m["weight"] - standard["weight"]).abs().round(6),
             other_method=lambda m: m["method"] != standard["method"])
