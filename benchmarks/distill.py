@@ -25,7 +25,7 @@ from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.rerank.backbones import embedded_backbone_path
 from pyterrier_optical.rerank.checkpoint import is_checkpoint, load_cross_encoder
 from pyterrier_optical.train.config import STUDENT, TEACHER
-from pyterrier_optical.train.distill import OpticalDistiller, freeze_for_distillation
+from pyterrier_optical.train.distill import OpticalDistiller
 from pyterrier_optical.train.embedded import embedded_folder
 from pyterrier_optical.train.teacher import english_task, listwise_loss
 from pyterrier_optical.util.device import autocast
@@ -42,7 +42,7 @@ def main():
     def distillation_step(ot: bool):
         config = STUDENT.distillation if ot else replace(STUDENT.distillation, ot_weight=0.0)
         distiller = OpticalDistiller(model, config)
-        freeze_for_distillation(distiller.student, distiller.layer, config.freeze_upper, config.freeze_embeddings)
+        distiller.set_trainable()
         optimizer = torch.optim.AdamW([p for p in distiller.student.parameters() if p.requires_grad], lr=1e-6)
         pools = distiller.candidates(pairs)
 

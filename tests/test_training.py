@@ -5,6 +5,7 @@ from safetensors.torch import load_file
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.train.layers import set_trainable
 from pyterrier_optical.train.teacher import Example, english_task, listwise_loss, read_examples, train_teacher
 from pyterrier_optical.train.config import TEACHER, TeacherRecipe, TrainingConfig
 from pyterrier_optical.train.loop import Trainer, batch_indices
@@ -179,3 +180,15 @@ def test_teacher_with_frozen_lower_layers_trains_only_above_them(tiny, examples,
         train_teacher(examples[:16], tmp_path / "u", TeacherRecipe(config(), freeze_layers=9), model, tok)
     with pytest.raises(ValueError, match="freeze_layers must be >= 0"):
         TeacherRecipe(freeze_layers=-1)
+
+
+def test_set_trainable_splits_the_model_at_block_k(tiny):
+    model, _ = tiny
+    names = [n for n, _ in model.named_parameters()]
+    lower = {n for n in names if n.startswith(("bert.embeddings", "bert.encoder.layer.0.", "bert.encoder.layer.1."))}
+    word = "bert.embeddings.word_embeddings.weight"
+    assert set(set_trainable(model, 2, lower=True, upper=False, word_embeddings=False)) == lower - {word}
+    assert set(set_trainable(model, 2, lower=False, upper=True, word_embeddings=True)) == set(names) - lower
+    assert set(set_trainable(model, 0, lower=True, upper=True, word_embeddings=False)) == set(names) - {word}
+    with pytest.raises(ValueError, match="nothing to train"):
+        set_trainable(model, 4, lower=False, upper=False, word_embeddings=True)

@@ -8,7 +8,6 @@ knowledge is untouched.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import random
@@ -20,41 +19,12 @@ from ..data.bitext import mixed_bitext
 from ..rerank.checkpoint import load_cross_encoder
 from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
 from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
+from .layers import first_layers, resolve_layer, set_trainable
 from .loop import Trainer, batch_indices, digest, shard
 from .ot import ot_alignment_loss
 from .selection import DevSelection, translation_candidates
 
 logger = logging.getLogger(__name__)
-
-
-def encoder_layers(model):
-    """The transformer blocks of a BERT-style model (``base_model.encoder.layer``)."""
-    try:
-        return model.base_model.encoder.layer
-    except AttributeError:
-        raise ValueError(f"{type(model).__name__} has no base_model.encoder.layer; OPTICAL supports BERT-style "
-                         "encoders (BERT, RoBERTa, XLM-R, multilingual-e5)") from None
-
-
-def resolve_layer(model, align_layer) -> int:
-    """``align_layer`` as a number of transformer blocks (0 = the embedding output)."""
-    n = len(encoder_layers(model))
-    k = {"embeddings": 0, "last": n}.get(align_layer, align_layer)
-    if not isinstance(k, int) or not 0 <= k <= n:
-        raise ValueError(f"align_layer must be 'embeddings', 'last' or 0..{n}, got {align_layer!r}")
-    return k
-
-
-@contextlib.contextmanager
-def first_layers(model, k: int):
-    """Run only the first ``k`` transformer blocks while inside the block."""
-    encoder = model.base_model.encoder
-    full = encoder.layer
-    encoder.layer = full[:k]
-    try:
-        yield
-    finally:
-        encoder.layer = full
 
 
 def token_states(model, tokenizer, texts, k: int, max_length: int, device, context=None):
@@ -74,22 +44,6 @@ def token_states(model, tokenizer, texts, k: int, max_length: int, device, conte
     with first_layers(getattr(model, "module", model), k):  # a DDP-wrapped model is truncated inside
         states = model(**enc, output_hidden_states=True).hidden_states[-1]  # through forward, so DDP syncs
     return states, mask.to(device)
-
-
-def freeze_for_distillation(student, k: int, freeze_upper: bool, freeze_embeddings: bool):
-    """Set ``requires_grad``: embeddings and the first ``k`` blocks train, the rest only without ``freeze_upper``."""
-    layers = encoder_layers(student)
-    for name, p in student.named_parameters():
-        p.requires_grad_(not freeze_upper)
-    for block in layers[:k]:
-        block.requires_grad_(True)
-    student.base_model.embeddings.requires_grad_(True)
-    if freeze_embeddings:
-        student.get_input_embeddings().weight.requires_grad_(False)
-    trainable = [n for n, p in student.named_parameters() if p.requires_grad]
-    if not trainable:
-        raise ValueError("nothing to train: align_layer 0 with frozen embeddings and upper layers")
-    return trainable
 
 
 def check_same_tokenizer(teacher_tokenizer, student_tokenizer):
@@ -130,6 +84,13 @@ class OpticalDistiller:
             self.student, student_tokenizer, _ = load_cross_encoder(student, "cpu")
             check_same_tokenizer(tokenizer, student_tokenizer)
         self.layer = resolve_layer(self.teacher, self.config.align_layer)
+
+    def set_trainable(self) -> list:
+        """The student's embeddings and blocks up to ``align_layer`` train, the rest only without
+        ``freeze_upper``; returns the trainable parameters' names."""
+        c = self.config
+        return set_trainable(self.student, self.layer, lower=True, upper=not c.freeze_upper,
+                             word_embeddings=not c.freeze_embeddings)
 
     def loss(self, student, pairs, device, candidates=None) -> tuple:
         """The distillation loss of a batch of ``(english, other)`` pairs, and its parts for logging.
@@ -209,8 +170,7 @@ class OpticalDistiller:
         dev = list(dev_bitext or [])
         check_disjoint(pairs, dev)
         t = self.training
-        trainable = freeze_for_distillation(self.student, self.layer, self.config.freeze_upper,
-                                            self.config.freeze_embeddings)
+        trainable = self.set_trainable()
         logger.info("distilling %d trainable tensors up to layer %d on %d pairs", len(trainable), self.layer,
                     len(pairs))
         metadata = {"role": "student", "base_model": self.teacher_metadata.get("base_model"),

@@ -21,7 +21,7 @@ from ..rerank.scoring import encode_pairs, relevance_logits
 from ..retrieve.bm25 import neighbours
 from ..retrieve.codeswitch import SwitchStats, check_ratio, code_switch
 from .config import TEACHER, TeacherRecipe
-from .distill import encoder_layers
+from .layers import set_trainable
 from .loop import Trainer, batch_indices, digest, shard
 
 logger = logging.getLogger(__name__)
@@ -132,16 +132,6 @@ def head_parameter_names(model) -> list:
     return [n for n, _ in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
 
 
-def freeze_lower_layers(model, k: int):
-    """Keep the embedding layer and the first ``k`` transformer blocks of ``model`` fixed."""
-    layers = encoder_layers(model)
-    if k > len(layers):
-        raise ValueError(f"freeze_layers is {k}, but the model has {len(layers)} transformer blocks")
-    model.base_model.embeddings.requires_grad_(False)
-    for block in layers[:k]:
-        block.requires_grad_(False)
-
-
 def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, tokenizer=None,
                   restart: bool = False) -> str:
     """Train a cross-encoder teacher on ``examples`` with ``recipe``; returns the output folder (loadable by
@@ -173,10 +163,9 @@ def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, to
         meta["base_model"] = loaded.get("base_model")
     else:
         meta["base_model"] = getattr(model.config, "name_or_path", None)
-    if recipe.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
-    if recipe.freeze_layers:
-        freeze_lower_layers(model, recipe.freeze_layers)
+    # freeze_layers 0 keeps the embedding layer trainable (its word embeddings aside, with freeze_embeddings)
+    set_trainable(model, recipe.freeze_layers, lower=not recipe.freeze_layers, upper=True,
+                  word_embeddings=not recipe.freeze_embeddings)
     recipe_fields = {f"recipe.{k}": v for k, v in asdict(recipe).items() if k != "training"}
     data = {**recipe_fields, "examples": digest([(e.query, e.positive, e.negatives) for e in examples]),
             "start": str(meta["base_model"])}
