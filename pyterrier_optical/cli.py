@@ -202,6 +202,14 @@ def cmd_distill(args):
                           restart=args.restart))
 
 
+def add_run_arguments(p) -> None:
+    """The arguments every training command shares: input tolerance, progress bars, starting over."""
+    p.add_argument("--skip-bad-lines", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
+                   "or data is otherwise refused)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train.embedded import EMBEDDED
 
@@ -250,10 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--triples", help="TSV query<TAB>positive<TAB>negative, or JSONL")
     src.add_argument("--irds", help="ir_datasets id with docpairs, e.g. msmarco-passage/train/triples-small")
     p.add_argument("--limit", type=int, help="read at most this many docpairs")
-    p.add_argument("--skip-bad-lines", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
-                   "or data is otherwise refused)")
+    add_run_arguments(p)
     add_recipe_arguments(p, TEACHER, "teacher recipe")
     p.set_defaults(func=cmd_train_teacher)
 
@@ -264,10 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--languages)")
     p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext; default: the "
                    "shipped dev split of --dev-source, without --bitext)")
-    p.add_argument("--skip-bad-lines", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--restart", action="store_true", help="start over in --out (a run there with other settings "
-                   "or data is otherwise refused)")
+    add_run_arguments(p)
     add_recipe_arguments(p, STUDENT_LONG, "student recipe")
     p.set_defaults(func=cmd_distill)
     return parser

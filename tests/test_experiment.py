@@ -225,6 +225,38 @@ def test_detectable_difference_follows_the_normal_approximation():
     assert power["corrected"] > power["raw"]
 
 
+def test_reranking_ceiling_puts_the_retrieved_relevant_document_first():
+    from pyterrier_optical.experiment.compare import Comparison
+    from pyterrier_optical.experiment.report import queries_needed, reranking_ceiling
+
+    # sw: the baseline ranks the relevant document 2nd on 10 of 40 queries, misses it (beyond 100) on 2, else 1st;
+    # de: 1st on 39 of 40 queries, 2nd on one
+    rows = []
+    for lang, ranks in (("sw", [2] * 10 + [None] * 2 + [1] * 28), ("de", [2] + [1] * 39)):
+        for q, rank in enumerate(ranks):
+            for system, rr in (("base", 0.0 if rank is None else 1 / rank), ("other", 0.5)):
+                rows += [{"lang": lang, "system": system, "measure": "RR@10", "qid": str(q), "value": rr},
+                         {"lang": lang, "system": system, "measure": "R@100", "qid": str(q),
+                          "value": float(rank is not None)}]
+    per_query = pd.DataFrame(rows)
+    table = reranking_ceiling(Comparison(pd.DataFrame(), per_query, "base")).set_index("lang")
+    sw, de = table.loc["sw"], table.loc["de"]
+    assert sw["base"] == pytest.approx(33 / 40) and sw["ceiling"] == pytest.approx(38 / 40)
+    assert sw["headroom"] == pytest.approx(5 / 40) and sw["queries"] == 40
+    diff = np.array([0.5] * 10 + [0.0] * 30)
+    assert sw["p_corrected"] == pytest.approx(stats.ttest_rel(diff, np.zeros(40)).pvalue)  # one other system
+    assert bool(sw["reachable"]) and not bool(de["reachable"])  # one query's gain cannot be significant
+    needed = int(de["queries needed"])  # the fewest queries at which de's differences would be significant
+    d = np.array([0.5] + [0.0] * 39)
+    t_at = [d.mean() / d.std(ddof=1) * np.sqrt(n) for n in (needed - 1, needed)]
+    assert t_at[0] < stats.t.ppf(0.975, needed - 2) and t_at[1] >= stats.t.ppf(0.975, needed - 1)
+    assert queries_needed(0.0, 0.1, 0.05) == np.inf
+    with pytest.raises(ValueError, match="reciprocal rank"):
+        reranking_ceiling(Comparison(pd.DataFrame(), per_query, "base"), measure="nDCG@10")
+    with pytest.raises(ValueError, match="R@50"):
+        reranking_ceiling(Comparison(pd.DataFrame(), per_query, "base"), recall="R@50")
+
+
 def setting_grid(settings: dict, n: int = 40) -> pd.DataFrame:
     """A fusion grid over ``n`` queries of two languages: each (depth, method, weight) reaches the relevant
     document at rank 1 (1) or misses it (0) on alternate queries, except where ``settings`` says (qid -> value)."""

@@ -102,6 +102,50 @@ def detectable_difference(comparison: Comparison, measure: str, power: float = 0
             "corrected": (norm.ppf(1 - alpha / 2 / tests) + z_power) * sd / np.sqrt(n), "tests": tests}
 
 
+def queries_needed(mean: float, sd: float, alpha: float, most: int = 100_000) -> float:
+    """The fewest queries at which per-query differences of this ``mean`` and ``sd`` make a two-sided paired t-test
+    significant at ``alpha`` (inf when the mean is not above 0, or beyond ``most``)."""
+    from scipy.stats import t
+
+    if not mean > 0:
+        return np.inf
+    if sd == 0:
+        return 2.0
+    n = np.arange(2, most + 1)
+    reached = np.flatnonzero(mean / sd * np.sqrt(n) >= t.ppf(1 - alpha / 2, n - 1))
+    return float(n[reached[0]]) if len(reached) else np.inf
+
+
+def reranking_ceiling(comparison: Comparison, measure: str = "RR@10", recall: str = "R@100",
+                      alpha: float = 0.05) -> pd.DataFrame:
+    """Per language, the most that reranking or fusing the baseline's top documents could reach on ``measure`` (a
+    reciprocal rank): the relevant document first wherever the baseline retrieved one (``recall`` > 0), the
+    baseline's own value elsewhere. Its paired t-test against the baseline is Bonferroni-corrected over the
+    comparison's other systems, as the report's tests are: where even the ceiling is not significant, no pipeline
+    built on the baseline's candidates can be with these queries. ``queries needed`` is how many queries with the
+    same per-query differences would make the ceiling significant."""
+    if not measure.startswith("RR"):
+        raise ValueError(f"the reranking ceiling is defined for a reciprocal rank (RR@k), not {measure}")
+    pq = comparison.per_query
+    missing = {measure, recall} - set(pq["measure"])
+    if missing:
+        raise ValueError(f"the reranking ceiling needs {sorted(missing)}, which the comparison did not compute")
+    rows = []
+    for lang, frame in pq[pq["system"] == comparison.baseline].groupby("lang", sort=False):
+        wide = frame.pivot(index="qid", columns="measure", values="value")
+        base = wide[measure].to_numpy()
+        ceiling = np.where(wide[recall].to_numpy() > 0, 1.0, base)
+        tests = pq[pq["lang"] == lang]["system"].nunique() - 1
+        diff = ceiling - base
+        needed = queries_needed(diff.mean(), diff.std(ddof=1), alpha / max(tests, 1))
+        rows.append({"lang": lang, "resource": LANGUAGES[lang].resource, comparison.baseline: base.mean(),
+                     "ceiling": ceiling.mean(), "headroom": diff.mean(), "queries": len(base),
+                     "p_corrected": min(1.0, paired_p(ceiling, base, "t") * max(tests, 1)),
+                     "queries needed": int(needed) if np.isfinite(needed) else "never"})
+    table = pd.DataFrame(rows)
+    return table.assign(reachable=table["p_corrected"] < alpha)
+
+
 def gap_rows(gap: pd.DataFrame, baseline: str) -> tuple:
     """The gap table as printed, and a note: ``closed`` is shown only where the baseline's gap is clearly above 0
     (its bootstrap interval excludes 0); otherwise there is no gap to close and the column says so."""
@@ -200,13 +244,14 @@ def plot_languages(comparison: Comparison, measure: str, path, n_boot: int = 100
 
 @dataclass
 class Section:
-    """One part of a report: a comparison, and optionally its gap table and its table of the share of the gain that
-    distillation brings."""
+    """One part of a report: a comparison, and optionally its gap table, its reranking ceiling
+    (:func:`reranking_ceiling`) and its table of the share of the gain that distillation brings."""
 
     heading: str
     comparison: Comparison
     gap: pd.DataFrame | None = None
     share: pd.DataFrame | None = None
+    ceiling: pd.DataFrame | None = None
 
 
 def write_report(out, sections, measure: str, sweep: Comparison | None = None, title: str = "Experiment",
@@ -231,6 +276,14 @@ def write_report(out, sections, measure: str, sweep: Comparison | None = None, t
             lines += ["High/low-resource gap (macro means): `gap` with its 95% bootstrap interval over queries; "
                       "`closed` is the share of the baseline's gap a system closes; `reduction` has a 95% bootstrap "
                       "interval.", "", markdown_table(shown), ""] + ([note, ""] if note else [])
+        if section.ceiling is not None:
+            section.ceiling.to_csv(out / f"ceiling-{i}.csv", index=False)
+            lines += [f"Reranking ceiling: `ceiling` is {measure} with the relevant document put first wherever "
+                      f"{comparison.baseline} retrieved it (no reranker or fusion of its candidates can do better); "
+                      "`p_corrected` tests it against the baseline as the systems are tested; where `reachable` is "
+                      "empty no pipeline on these candidates can be significantly better with these queries; "
+                      "`queries needed` would make the ceiling itself significant.", "",
+                      markdown_table(section.ceiling), ""]
         if section.share is not None:
             section.share.to_csv(out / f"share-{i}.csv", index=False)
             lines += ["What distillation brings: `gain` is the OPTICAL fusion over mE5 alone, `from distillation` the "
