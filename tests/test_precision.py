@@ -47,6 +47,19 @@ def test_auto_follows_what_torch_reports(no_bf16_cpu):
         resolve_precision("bf16", "cpu")
 
 
+@pytest.mark.parametrize("amx, avx512, kind", [(True, True, "bf16"), (False, True, "bf16-avx512"),
+                                                (False, False, "fp32")])
+def test_build_estimates_follow_the_matrix_units_torch_reports(monkeypatch, amx, avx512, kind):
+    from pyterrier_optical.train.embedded import EMBEDDED
+
+    capabilities = {**torch.cpu.get_capabilities(), "amx_bf16": amx, "avx512_bf16": avx512}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert devices.speed_class(resolve_precision("auto", "cpu"), "cpu") == kind
+    for model in EMBEDDED.values():
+        assert set(model.minutes) == {"fp32", "bf16", "bf16-avx512"}
+        assert model.build_minutes == model.minutes[kind]
+
+
 def test_fp16_is_refused_on_a_cpu_naming_what_auto_picks():
     with pytest.raises(ValueError, match=f"'fp16' was asked for.*would pick '{devices.auto_precision('cpu')}'"):
         OpticalReranker("unused", precision="fp16")  # refused before any model is loaded

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..rerank.checkpoint import is_checkpoint, provide_embedded
-from ..util.device import infer_device, resolve_precision
+from ..util.device import infer_device, resolve_precision, speed_class
 from ..util.io import folder_lock, optical_home
 from .config import CODESWITCH_TEACHER, STUDENT, STUDENT_LONG, TEACHER, StudentRecipe, TeacherRecipe
 from .distill import distill_student
@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EmbeddedModel:
     """An embedded reranker: its cache folder (named by the precision it is built in: ``<folder>-bf16``; fp32 builds
-    keep the bare name), its recipe, the embedded teacher a student starts from, and the build times measured on 2
-    CPU cores per precision (minutes; see the README)."""
+    keep the bare name), its recipe, the embedded teacher a student starts from, and its build time on 2 CPU cores
+    per :func:`~pyterrier_optical.util.device.speed_class` (minutes: fp32, bf16 with AMX, and bf16 on AVX-512 alone,
+    the last from the step times measured on such a CPU; see the README)."""
 
     folder: str
     recipe: TeacherRecipe | StudentRecipe
@@ -39,21 +40,27 @@ class EmbeddedModel:
         """The precision this machine builds it in (the recipe's, ``auto`` resolved)."""
         return resolve_precision(self.recipe.training.precision, infer_device(self.recipe.training.device))
 
+    @property
+    def build_minutes(self) -> int:
+        """About how long it takes to build on this machine."""
+        return self.minutes.get(speed_class(self.precision, infer_device(self.recipe.training.device)), 15)
+
 
 EMBEDDED = {
     "optical-student": EmbeddedModel("student-e5-small-v2", STUDENT, "the OPTICAL student (the default reranker)",
-                                     {"fp32": 14, "bf16": 5}, teacher="optical-teacher"),
+                                     {"fp32": 14, "bf16": 5, "bf16-avx512": 11}, teacher="optical-teacher"),
     "optical-student-long": EmbeddedModel("student-e5-small-long-v2", STUDENT_LONG,
                                           "the stronger OPTICAL student (4x the steps; `optical demo --full`)",
-                                          {"fp32": 45, "bf16": 20}, teacher="optical-teacher"),
+                                          {"fp32": 45, "bf16": 20, "bf16-avx512": 45}, teacher="optical-teacher"),
     "optical-teacher": EmbeddedModel("teacher-e5-small-v2", TEACHER, "the English teacher cross-encoder",
-                                     {"fp32": 11, "bf16": 3}),
+                                     {"fp32": 11, "bf16": 3, "bf16-avx512": 11}),
     "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v2", CODESWITCH_TEACHER,
                                                 "the teacher trained on code-switched queries (p = 0.5)",
-                                                {"fp32": 10, "bf16": 3}),
+                                                {"fp32": 10, "bf16": 3, "bf16-avx512": 11}),
     "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v2", STUDENT,
                                                 "the OPTICAL student of the code-switch teacher",
-                                                {"fp32": 12, "bf16": 5}, teacher="optical-codeswitch-teacher"),
+                                                {"fp32": 12, "bf16": 5, "bf16-avx512": 11},
+                                                teacher="optical-codeswitch-teacher"),
 }
 
 
@@ -90,8 +97,7 @@ def remaining_minutes(name: str) -> int:
 
 def build_minutes(names) -> int:
     """Roughly how long the unbuilt ones of ``names`` (and the teachers they need, each once) take to build here."""
-    return sum(embedded_model(n).minutes.get(embedded_model(n).precision, 15) for n in build_order(names)
-               if not is_checkpoint(embedded_folder(n)))
+    return sum(embedded_model(n).build_minutes for n in build_order(names) if not is_checkpoint(embedded_folder(n)))
 
 
 def embedded_path(name: str, verbose: bool = True) -> Path:
