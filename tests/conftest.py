@@ -72,3 +72,12 @@ def e5_backbone():
     from pyterrier_optical.rerank.backbones import embedded_backbone_path
 
     return embedded_backbone_path()
+
+
+@pytest.fixture
+def no_shipped_models(monkeypatch):
+    """As if the package were installed without its shipped models: the embedded ones are built here."""
+    from pyterrier_optical.train import embedded
+
+    monkeypatch.setattr(embedded, "read_manifest", lambda: {})
+    monkeypatch.setattr(embedded, "_said", set())

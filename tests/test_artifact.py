@@ -89,7 +89,7 @@ def test_unknown_embedded_name_lists_the_known_ones():
         OpticalReranker("optical-default")
 
 
-def test_the_default_reranker_is_the_optical_student(tiny_reranker, monkeypatch, tmp_path):
+def test_the_default_reranker_is_the_optical_student(tiny_reranker, monkeypatch, tmp_path, no_shipped_models):
     assert DEFAULT_MODEL == "optical-student" and isinstance(EMBEDDED[DEFAULT_MODEL].recipe, StudentRecipe)
     monkeypatch.setenv("OPTICAL_HOME", str(tmp_path))
     tiny_reranker.save_pretrained(embedded_folder("optical-student"), role="student")  # as if built before

@@ -7,7 +7,7 @@ import pytest
 from pyterrier_optical.cli import build_parser, main, recipe_fields, recipe_from_args
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.rerank.checkpoint import read_metadata
-from pyterrier_optical.train.config import STUDENT_LONG, TEACHER
+from pyterrier_optical.train.config import STUDENT, TEACHER
 
 
 def test_distill_cli_reports_bad_lines_and_can_skip_them(tiny_model_dir, tmp_path, capsys):
@@ -22,7 +22,7 @@ def test_distill_cli_reports_bad_lines_and_can_skip_them(tiny_model_dir, tmp_pat
     meta = read_metadata(tmp_path / "s")
     assert meta["bitext_pairs"] == 16 and meta["role"] == "student"
     assert meta["training"]["steps"] == 2 and meta["distillation"]["align_layer"] == 1
-    assert meta["distillation"]["epsilon"] == STUDENT_LONG.distillation.epsilon  # not given: the recipe's
+    assert meta["distillation"]["epsilon"] == STUDENT.distillation.epsilon  # not given: the recipe's
 
 
 def test_unknown_model_path_is_an_error_not_a_trace(tmp_path, capsys):
@@ -31,7 +31,7 @@ def test_unknown_model_path_is_an_error_not_a_trace(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command,recipe", [("train-teacher", TEACHER), ("distill", STUDENT_LONG)])
+@pytest.mark.parametrize("command,recipe", [("train-teacher", TEACHER), ("distill", STUDENT)])
 def test_every_recipe_field_is_a_flag_and_the_defaults_are_the_recipe(command, recipe):
     extra = ["--teacher", "t"] if command == "distill" else []
     args = build_parser().parse_args([command, "--out", "o", *extra])
@@ -49,12 +49,12 @@ def test_flags_override_the_config_file_and_say_so(tmp_path, caplog):
     args = build_parser().parse_args(["distill", "--teacher", "t", "--out", "o", "--config", str(config),
                                       "--steps", "9", "--no-freeze-upper", "--languages", "sw", "de"])
     with caplog.at_level(logging.WARNING):
-        recipe = recipe_from_args(args, STUDENT_LONG)
+        recipe = recipe_from_args(args, STUDENT)
     assert recipe.training.steps == 9 and "steps is given in" in caplog.text
     assert recipe.training.lr == 1e-4 and recipe.distillation.epsilon == 0.2 and recipe.eval_every == 5
     assert recipe.distillation.freeze_upper is False and recipe.languages == ("sw", "de")
-    assert dataclasses.replace(recipe, training=STUDENT_LONG.training, distillation=STUDENT_LONG.distillation,
-                               eval_every=50, languages=STUDENT_LONG.languages) == STUDENT_LONG
+    assert dataclasses.replace(recipe, training=STUDENT.training, distillation=STUDENT.distillation,
+                               eval_every=50, languages=STUDENT.languages) == STUDENT
 
 
 def test_bad_config_files_are_refused(tmp_path, capsys):

@@ -280,3 +280,66 @@ def test_best_setting_keeps_the_standard_one_unless_dev_tells_clearly():
                                    "dev_best": 0.75}
     only_depth = setting_grid({(10, "minmax", 1.0): {}, (20, "minmax", 1.0): {2: 1.0, 3: 1.0, 0: 0.0}})
     assert best_setting(only_depth)["depth"] == 10  # the reranker alone: the smaller depth when dev cannot tell
+
+
+def test_reliability_saved_runs_are_keyed_by_the_index_content_and_the_functions(setting, tmp_path):
+    topics, qrels, _ = setting["sw"]
+    topics = topics.head(6)
+    ds = pt.get_dataset("irds:optical/ui/sw-en/dev")
+    real = MultilingualBM25(tmp_path / "real", lang="en", verbose=False).index(ds.get_corpus_iter(verbose=False))
+    other = MultilingualBM25(tmp_path / "other", lang="en", verbose=False).index(
+        [{"docno": "unrelated", "text": "nothing relevant here at all"}])
+    translate = LexiconTranslate(shipped_lexicon("sw"))
+    runs = tmp_path / "runs"
+
+    def mean(system):
+        return compare({"s": system}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=runs,
+                       correction=None).per_query["value"].mean()
+
+    assert mean(translate >> real.bm25(num_results=20)) > 0.3
+    assert mean(translate >> other.bm25(num_results=20)) == 0.0  # same parameters, another index: rerun
+    assert mean(pt.apply.generic(lambda df: df.assign(docno=qrels["docno"].iloc[0], score=1.0, rank=0))) < 0.5
+    rel = qrels.drop_duplicates("qid").set_index("qid")["docno"]
+    assert mean(pt.apply.generic(lambda df: df.assign(docno=df["qid"].map(rel), score=1.0, rank=0))) == 1.0
+
+
+def test_reliability_damaged_saved_runs_and_fingerprints_are_rerun_with_a_warning(setting, tmp_path, caplog):
+    topics, qrels, systems = setting["sw"]
+    topics = topics.head(5)
+    first = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
+                    correction=None)
+    run = tmp_path / "sw" / "bm25.res.gz"
+    run.write_bytes(run.read_bytes()[:30])  # truncated
+    again = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
+                    correction=None)
+    assert f"{run} is damaged: rerunning 'bm25'" in caplog.text
+    (tmp_path / "sw" / "fingerprints.json").write_text("{not json")
+    third = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
+                    correction=None)
+    assert "fingerprints.json is damaged" in caplog.text
+    for other in (again, third):
+        pd.testing.assert_frame_equal(first.per_query, other.per_query)
+
+
+def test_reliability_a_system_without_a_description_is_rerun_saying_why(setting, tmp_path, caplog):
+    topics, qrels, systems = setting["sw"]
+
+    class Opaque(pt.Transformer):
+        def transform(self, inp):
+            return systems["bm25"](inp)
+
+    for _ in range(2):
+        compare({"opaque": Opaque()}, {"sw": (topics.head(3), qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    assert "'opaque' cannot be fingerprinted reliably (Opaque has no descriptive repr): rerunning it" in caplog.text
+
+
+def test_reliability_duplicate_qids_and_conflicting_qrels_are_refused(setting):
+    topics, qrels, systems = setting["sw"]
+    two = pd.concat([topics.head(2), topics.head(1).assign(query="another query")])
+    with pytest.raises(ValueError, match=f"qid '{topics['qid'].iloc[0]}' is given to different queries"):
+        compare({"bm25": systems["bm25"]}, {"sw": (two, qrels)}, [RR @ 10], correction=None)
+    same = pd.concat([topics.head(2), topics.head(1)])  # the very same row twice is one query
+    assert len(compare({"bm25": systems["bm25"]}, {"sw": (same, qrels)}, [RR @ 10], correction=None).per_query) == 2
+    bad = pd.concat([qrels, qrels.head(1).assign(label=0)])
+    with pytest.raises(ValueError, match="have the labels \\[0, 1\\]"):
+        compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), bad)}, [RR @ 10], correction=None)

@@ -353,7 +353,8 @@ def test_reliability_a_missing_nested_path_is_named_not_taken_for_a_hub_id(tmp_p
             load("models/e5/small")
 
 
-def test_reliability_a_damaged_embedded_cache_names_the_folder_to_delete(tiny_model_dir, tmp_path, monkeypatch):
+def test_reliability_a_damaged_embedded_cache_names_the_folder_to_delete(tiny_model_dir, tmp_path, monkeypatch,
+                                                                         no_shipped_models):
     from pyterrier_optical.rerank.reranker import OpticalReranker
     from pyterrier_optical.train.embedded import embedded_folder
 
@@ -377,3 +378,160 @@ def test_reliability_register_local_refuses_duplicate_docnos_and_shipped_ids(tmp
     docs.write_text("d1\talpha one\n", encoding="utf-8")
     with pytest.raises(ValueError, match="is one of the shipped collections"):
         register_local("optical/ui/sw-en/test", docs)
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("num_hidden_layers", 24, "num_hidden_layers is 24, the weights have 4 blocks"),
+    ("num_hidden_layers", 2, "num_hidden_layers is 2, the weights have 4 blocks"),
+    ("hidden_size", 64, "hidden_size is 64, the word embeddings are 32 wide"),
+    ("vocab_size", 99, "vocab_size is 99, the word embeddings have"),
+])
+def test_reliability_a_config_that_does_not_fit_the_weights_is_refused(tiny_model_dir, tmp_path, setting, value,
+                                                                       message):
+    import json
+
+    from pyterrier_optical.rerank.dense import E5Encoder
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+
+    folder = _copy_model(tiny_model_dir, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, setting: value}))
+    for load in (OpticalReranker, E5Encoder):
+        with pytest.raises(ValueError, match=f"{folder / 'config.json'} does not fit the weights beside it: {message}"):
+            load(str(folder))
+
+
+@pytest.mark.parametrize("removed, message", [("tokenizer.json", "has tokenizer_config.json but no tokenizer.json"),
+                                              ("tokenizer_config.json", "has tokenizer.json but no tokenizer_config")])
+def test_reliability_a_missing_tokenizer_file_is_named_with_the_folder(tiny_model_dir, tmp_path, removed, message):
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+
+    folder = _copy_model(tiny_model_dir, tmp_path / "model")
+    (folder / removed).unlink()
+    with pytest.raises(ValueError, match=f"{folder} {message}"):
+        OpticalReranker(str(folder))
+
+
+@pytest.mark.parametrize("kind", ["bm25", "dense", "checkpoint"])
+def test_reliability_an_index_never_replaces_a_user_s_folder_or_file(tiny_model_dir, tiny_reranker, tmp_path, kind):
+    from pyterrier_optical import DenseIndex, E5Encoder, MultilingualBM25
+
+    def write(path):
+        if kind == "bm25":
+            return MultilingualBM25(path, lang="en", verbose=False).index(DOCS)
+        if kind == "dense":
+            return DenseIndex(path, E5Encoder(str(tiny_model_dir), precision="fp32")).index(DOCS)
+        return tiny_reranker.save_pretrained(path)
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match=f"{folder} is not a .* \\(it holds thesis.tex\\): refusing to replace"):
+        write(folder)
+    assert (folder / "thesis.tex").read_text() == "years of work"
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    with pytest.raises(FileExistsError, match=f"{file} is a file, not a .* folder: refusing to replace it"):
+        write(file)
+    assert file.read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "empty")  # an empty folder, and the same kind again, are fine
+    if kind == "checkpoint":
+        write(tmp_path / "empty")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or lock left behind
+
+
+def test_reliability_two_indexers_of_one_new_folder_one_wins_the_other_is_told(tmp_path):
+    from pyterrier_optical import MultilingualBM25
+
+    path = tmp_path / "shared"
+
+    def docs_after_the_other_indexer_finished():
+        MultilingualBM25(path, lang="en", verbose=False).index([{"docno": "theirs", "text": "alpha"}])
+        yield from DOCS
+
+    with pytest.raises(FileExistsError, match=f"another process wrote the BM25 index {path} while this one was "
+                                              "writing it: theirs is kept"):
+        MultilingualBM25(path, lang="en", verbose=False).index(docs_after_the_other_indexer_finished())
+    assert MultilingualBM25(path).texts() == {"theirs": "alpha"}
+
+
+def test_reliability_single_strings_are_not_scored_character_by_character(tiny_reranker, tiny_model_dir):
+    from pyterrier_optical import E5Encoder
+
+    for scorer in (tiny_reranker, E5Encoder(str(tiny_model_dir), precision="fp32")):
+        with pytest.raises(ValueError, match="expected a list of texts, got the single string 'a query': pass"):
+            scorer.score("a query", "a document")
+
+
+def test_reliability_e5_query_encoding_reads_missing_and_numeric_queries_as_text(tiny_model_dir):
+    from pyterrier_optical import E5Encoder
+
+    encoder = E5Encoder(str(tiny_model_dir), precision="fp32")
+    out = encoder.query_encoder()(pd.DataFrame({"qid": ["1", "2", "3"], "query": [None, 5, "5"]}))
+    assert out["query"].tolist() == ["", "5", "5"]
+    np.testing.assert_allclose(out["query_vec"].iloc[1], out["query_vec"].iloc[2])
+
+
+def test_reliability_bm25_dicts_without_text_are_refused_like_frames(tmp_path):
+    from pyterrier_optical import MultilingualBM25
+
+    with pytest.raises(ValueError, match="document #2 \\('b'\\) has no 'text' field"):
+        MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index([DOCS[0], {"docno": "b"}])
+    assert not (tmp_path / "i").exists()
+
+
+def test_reliability_corrupt_index_and_checkpoint_metadata_name_the_file(tmp_path, tiny_reranker):
+    from pyterrier_optical import MultilingualBM25, OpticalCheckpoint
+
+    MultilingualBM25(tmp_path / "i", lang="en", verbose=False).index(DOCS)
+    (tmp_path / "i" / "optical_bm25.json").write_text("{broken")
+    with pytest.raises(ValueError, match="optical_bm25.json is corrupt .*rebuild the index with overwrite=True"):
+        MultilingualBM25(tmp_path / "i")
+    MultilingualBM25(tmp_path / "i", lang="en", overwrite=True, verbose=False).index(DOCS)  # as the message says
+    folder = tiny_reranker.save_pretrained(tmp_path / "ckpt")
+    (folder / "pt_meta.json").write_text("{broken")
+    with pytest.raises(ValueError, match=f"{folder / 'pt_meta.json'} is corrupt"):
+        OpticalCheckpoint.load(str(folder))
+
+
+def test_reliability_codeswitch_without_a_lexicon_is_refused_at_construction():
+    from pyterrier_optical import CodeSwitch
+
+    for bad in (None, [], ["not a lexicon"], "sw"):
+        with pytest.raises(ValueError, match="lexicons must be a Lexicon or a non-empty list of them"):
+            CodeSwitch(bad)
+
+
+def test_reliability_register_local_refuses_duplicate_qids_and_conflicting_qrels(tmp_path):
+    from pyterrier_optical.data.datasets import register_local
+    from pyterrier_optical.data.files import BadRecordError
+
+    docs, queries, qrels = tmp_path / "docs.tsv", tmp_path / "queries.tsv", tmp_path / "qrels.txt"
+    docs.write_text("d1\talpha\nd2\tbeta\n", encoding="utf-8")
+    queries.write_text("q1\tfirst\nq1\tsecond\n", encoding="utf-8")
+    with pytest.raises(BadRecordError, match="queries.tsv:2: duplicate qid 'q1' \\(first on line 1\\)"):
+        register_local("test-reliability/qids", docs, queries)
+    queries.write_text("q1\tfirst\n", encoding="utf-8")
+    qrels.write_text("q1 0 d1 1\nq1 0 d1 1\nq1 0 d1 0\n", encoding="utf-8")
+    with pytest.raises(BadRecordError, match="qrels.txt:3: query 'q1' and document 'd1' were given the label 1 on "
+                                             "line 1, 0 here"):
+        register_local("test-reliability/qrels", docs, queries, qrels)
+
+
+@pytest.mark.parametrize("where", ["home", "out"])
+def test_reliability_an_unwritable_home_or_out_is_named_before_any_work(where, tmp_path, monkeypatch, capsys):
+    from pyterrier_optical.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    if where == "home":
+        monkeypatch.setenv("OPTICAL_HOME", str(blocker / "home"))
+        args = ["build", "optical-teacher"]
+    else:
+        args = ["demo", "--quick", "--out", str(blocker / "demo")]
+    assert main(args) == 2
+    assert f"{blocker} is a file, not a folder (needed for {blocker}/" in capsys.readouterr().err
+    monkeypatch.setenv("OPTICAL_HOME", "/proc/optical-home")  # a file system that refuses writes, even to root
+    assert main(["build", "optical-teacher"]) == 2
+    assert "/proc is not a writable folder (needed for /proc/optical-home)" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from ir_datasets.formats import BaseDocs, BaseQrels, BaseQueries, GenericDoc, Ge
 from ir_datasets.indices import Docstore
 
 from .bitext import SPLITS, load_bitext, shipped_languages
-from .files import BadRecordError, enumerate_records, read_lines, read_records
+from .files import BadRecordError, enumerate_records, read_lines
 from .languages import language
 
 NAME = "optical"
@@ -188,17 +188,11 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
                          f"collections): choose another name")
     parts = []
     if "docs" in paths:
-        seen, docs_records = {}, []
-        for number, record in enumerate_records(paths["docs"], ["docno", "text"], aliases={"doc_id": "docno"}):
-            if record["docno"] in seen:
-                raise BadRecordError(paths["docs"], number, f"duplicate docno {record['docno']!r} (first on line "
-                                                            f"{seen[record['docno']]})")
-            seen[record["docno"]] = number
-            docs_records.append(record)
-        parts.append(ListDocs([GenericDoc(r["docno"], r["text"]) for r in docs_records], doc_lang))
+        parts.append(ListDocs([GenericDoc(r["docno"], r["text"]) for r in unique_records(
+            paths["docs"], ["docno", "text"], {"doc_id": "docno"})], doc_lang))
     if "queries" in paths:
-        parts.append(ListQueries([GenericQuery(r["qid"], r["query"]) for r in
-                                  read_records(paths["queries"], ["qid", "query"])], query_lang))
+        parts.append(ListQueries([GenericQuery(r["qid"], r["query"]) for r in unique_records(
+            paths["queries"], ["qid", "query"], {"query_id": "qid", "text": "query"})], query_lang))
     if "qrels" in paths:
         parts.append(ListQrels(_read_trec_qrels(paths["qrels"]), {}))
     ir_datasets.registry.register(name, Dataset(*parts))
@@ -206,15 +200,33 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
     return name
 
 
+def unique_records(path, fields: list, aliases: dict) -> list:
+    """The records of a TSV/JSONL file; a repeated id (the first field) is a BadRecordError naming both lines."""
+    seen, records = {}, []
+    for number, record in enumerate_records(path, fields, aliases=aliases):
+        key = record[fields[0]]
+        if key in seen:
+            raise BadRecordError(path, number, f"duplicate {fields[0]} {key!r} (first on line {seen[key]})")
+        seen[key] = number
+        records.append(record)
+    return records
+
+
 def _read_trec_qrels(path) -> list:
-    qrels = []
+    qrels, seen = [], {}
     for number, line in read_lines(path):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 4 or not fields[3].lstrip("-").isdigit():
             raise BadRecordError(path, number, "expected 'qid iteration docno relevance'")
-        qrels.append(TrecQrel(fields[0], fields[2], int(fields[3]), fields[1]))
+        pair, label = (fields[0], fields[2]), int(fields[3])
+        if pair in seen and seen[pair][1] != label:
+            raise BadRecordError(path, number, f"query {pair[0]!r} and document {pair[1]!r} were given the label "
+                                               f"{seen[pair][1]} on line {seen[pair][0]}, {label} here: keep one")
+        if pair not in seen:
+            seen[pair] = (number, label)
+            qrels.append(TrecQrel(fields[0], fields[2], label, fields[1]))
     return qrels
 
 

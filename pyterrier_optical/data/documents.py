@@ -28,7 +28,8 @@ def document_records(docs):
 
 def checked_documents(docs, texts_file: Path, bar=None):
     """Yield ``(docno, text)`` for each document while writing them to ``texts_file``. A document without a docno
-    string, or a docno given twice, raises a ValueError naming both positions. ``bar`` wraps the stream (a
+    string or without a ``text`` field (None is an empty text), or a docno given twice, raises a ValueError naming the
+    positions. ``bar`` wraps the stream (a
     progress bar) when given."""
     seen = {}
     with open(texts_file, "w", encoding="utf-8") as out:
@@ -40,7 +41,9 @@ def checked_documents(docs, texts_file: Path, bar=None):
                 raise ValueError(f"docno {docno!r} is given twice (documents #{seen[docno]} and #{i}); "
                                  "docnos must be unique")
             seen[docno] = i
-            text = as_text(doc.get("text"))
+            if "text" not in doc:  # as a frame without a text column is refused
+                raise ValueError(f"document #{i} ({docno!r}) has no 'text' field: {str(doc)[:200]}")
+            text = as_text(doc["text"])
             out.write(json.dumps([docno, text], ensure_ascii=False) + "\n")
             yield docno, text
 
@@ -49,3 +52,19 @@ def read_texts(folder: Path) -> dict:
     """docno -> text, as :func:`checked_documents` stored them in ``folder``."""
     with open(Path(folder) / TEXTS_FILE, encoding="utf-8") as f:
         return dict(json.loads(line) for line in f)
+
+
+def folder_digest(folder: Path, names) -> str:
+    """A SHA-256 of the files ``names`` of ``folder`` (a missing one counts as empty): an index's content, such as
+    its stored texts and settings, for keying what was computed from it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in names:
+        file = Path(folder) / name
+        digest.update(name.encode())
+        if file.is_file():
+            with open(file, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]

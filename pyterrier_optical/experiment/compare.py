@@ -23,7 +23,7 @@ from scipy import stats
 
 from ..data.languages import LANGUAGES, language
 from ..retrieve.codeswitch import CodeSwitch, check_ratio
-from ..util.io import write_file_atomically
+from ..util.io import folder_lock, write_file_atomically
 
 logger = logging.getLogger(__name__)
 TESTS = ("t", "wilcoxon")
@@ -90,34 +90,124 @@ def _topics_and_qrels(name: str, data) -> tuple:
             raise ValueError(f"{what} of dataset {name!r}: {len(rows)} row(s) without a qid (rows {rows[:5]})")
     topics = topics.assign(qid=topics["qid"].astype(str))  # 1 and "1" are the same query
     qrels = qrels.assign(qid=qrels["qid"].astype(str), docno=qrels["docno"].astype(str))
+    topics = topics.drop_duplicates(["qid", "query"])
+    repeated = topics[topics["qid"].duplicated(keep=False)]
+    if len(repeated):
+        qid = repeated["qid"].iloc[0]
+        texts = repeated[repeated["qid"] == qid]["query"].tolist()[:2]
+        raise ValueError(f"topics of dataset {name!r}: qid {qid!r} is given to different queries ({texts[0]!r} and "
+                         f"{texts[1]!r}; {repeated['qid'].nunique()} such qids): qids must be unique")
+    qrels = qrels.drop_duplicates(["qid", "docno", "label"])
+    conflicting = qrels[qrels.duplicated(["qid", "docno"], keep=False)]
+    if len(conflicting):
+        first = conflicting.iloc[0]
+        labels = conflicting[(conflicting["qid"] == first["qid"]) & (conflicting["docno"] == first["docno"])]
+        raise ValueError(f"qrels of dataset {name!r}: query {first['qid']!r} and document {first['docno']!r} have "
+                         f"the labels {sorted(labels['label'].tolist())} ({len(conflicting)} such rows): keep one")
     common = set(topics["qid"]) & set(qrels["qid"])
     if not common:
         raise ValueError(f"dataset {name!r}: no query has both a topic and relevance judgements")
     return topics[topics["qid"].isin(common)], qrels
 
 
-def run_fingerprint(pipeline, topics: pd.DataFrame) -> str:
-    """A digest of a pipeline's description and the topics it runs on (qids and query texts): a saved run is
-    reused only under the same one."""
-    description = re.sub(r" at 0x[0-9a-f]+", "", repr(pipeline))  # default reprs carry a memory address
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _code_parts(code) -> list:
+    """What a code object computes: its bytecode, names and constants (nested functions included)."""
+    parts = [code.co_code.hex(), code.co_names]
+    for const in code.co_consts:
+        parts.append(_code_parts(const) if hasattr(const, "co_code") else repr(const))
+    return parts
+
+
+def describe_system(pipeline) -> tuple:
+    """``(description, why_not)``: what determines a system's run — each stage's repr, the code and captured values
+    of the functions inside ``pt.apply`` stages, the content digest of the indexes they read — and, when some stage
+    cannot be described so (a default repr, a function without readable code), why not (else None)."""
+    parts, problems = [], []
+
+    def value_parts(value):
+        digest = getattr(value, "content_digest", None)
+        text = repr(value)
+        if _ADDRESS.search(text) and not callable(digest):
+            problems.append(f"{type(value).__name__} has no descriptive repr")
+        return [_ADDRESS.sub("", text)] + ([digest()] if callable(digest) else [])
+
+    def visit(transformer):
+        parts.extend(value_parts(transformer))
+        fn = getattr(transformer, "fn", None)
+        if callable(fn):
+            code = getattr(fn, "__code__", None)
+            if code is None:
+                problems.append(f"the function of {transformer!r} has no readable code")
+            else:
+                parts.append(_code_parts(code))
+                for cell in fn.__closure__ or ():
+                    parts.extend(value_parts(cell.cell_contents))
+        for sub in pt.inspect.subtransformers(transformer).values():
+            for child in sub if isinstance(sub, (list, tuple)) else [sub]:
+                visit(child)
+
+    visit(pipeline)
+    return json.dumps(parts, default=str, ensure_ascii=False), "; ".join(dict.fromkeys(problems)) or None
+
+
+def run_fingerprint(pipeline, topics: pd.DataFrame) -> str | None:
+    """A digest of what determines a system's run (:func:`describe_system`) and of the topics it runs on (qids and
+    query texts): a saved run is reused only under the same one. None when the system cannot be described."""
+    description, why_not = describe_system(pipeline)
+    if why_not:
+        return None
     queries = sorted(zip(topics["qid"].astype(str), topics["query"].astype(str)))
     return hashlib.sha256(json.dumps([description, queries], ensure_ascii=False).encode()).hexdigest()[:16]
 
 
+def read_fingerprints(file: Path) -> dict:
+    """The saved fingerprints ({} when there are none, or when the file is damaged: then every run is redone)."""
+    if not file.is_file():
+        return {}
+    try:
+        saved = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not an object")
+        return saved
+    except (ValueError, UnicodeDecodeError) as e:
+        logger.warning("%s is damaged (%s): every saved run beside it is redone", file, e)
+        return {}
+
+
 def forget_stale_runs(folder: Path, names, pipelines, topics: pd.DataFrame) -> None:
-    """Delete the saved runs in ``folder`` that were made for other topics or by another pipeline of the same name
-    (or that carry no fingerprint), and record the fingerprints of the runs about to be made."""
+    """Delete the saved runs in ``folder`` that were made for other topics or by another pipeline of the same name,
+    that carry no fingerprint, that are damaged, or whose system cannot be fingerprinted (saying why), and record
+    the fingerprints of the runs about to be made."""
     file = folder / FINGERPRINTS
-    saved = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    saved = read_fingerprints(file)
     for name, pipeline in zip(names, pipelines):
         fingerprint = run_fingerprint(pipeline, topics)
-        if saved.get(name) != fingerprint:
-            for run in folder.glob(f"{glob.escape(name)}.res.gz"):
+        for run in folder.glob(f"{glob.escape(name)}.res.gz"):
+            if fingerprint is None:
+                logger.warning("%s: %r cannot be fingerprinted reliably (%s): rerunning it instead of reusing its "
+                               "saved run", folder, name, describe_system(pipeline)[1])
+            elif saved.get(name) != fingerprint:
                 logger.info("%s: the saved run of %r was made for other topics or another pipeline: rerunning",
                             folder, name)
-                run.unlink()
-            saved[name] = fingerprint
+            elif not readable_run(run):
+                logger.warning("%s is damaged: rerunning %r", run, name)
+            else:
+                continue
+            run.unlink()
+        saved[name] = fingerprint
     write_file_atomically(file, lambda f: f.write_text(json.dumps(saved, indent=1), encoding="utf-8"))
+
+
+def readable_run(path: Path) -> bool:
+    """True when the saved run at ``path`` reads whole."""
+    try:
+        pt.io.read_results(str(path))
+    except Exception:  # a truncated gzip (EOFError), bad lines (ValueError), ...
+        return False
+    return True
 
 
 def language_bootstrap(per_query: pd.DataFrame, systems: list, langs: list, n_boot: int = 1000, seed: int = 0
@@ -234,15 +324,16 @@ def compare(systems: dict, datasets: dict, measures, baseline: str | None = None
             if isinstance(system, dict) and lang not in system:
                 raise ValueError(f"system {name!r} has no pipeline for the language {lang!r}")
             pipelines.append(system[lang] if isinstance(system, dict) else system)
-        kwargs = {}
-        if save_dir is not None:
+        kwargs = {"batch_size": batch_size} if batch_size else {}
+        if save_dir is None:
+            run = experiment(lang, pipelines, names, topics, qrels, measures, verbose, kwargs)
+        else:
             folder = Path(save_dir) / lang
             folder.mkdir(parents=True, exist_ok=True)
-            forget_stale_runs(folder, names, pipelines, topics)
-            kwargs = dict(save_dir=str(folder), save_mode="reuse")
-        if batch_size:
-            kwargs["batch_size"] = batch_size
-        run = experiment(lang, pipelines, names, topics, qrels, measures, verbose, kwargs)
+            with folder_lock(folder, "comparing systems", wait=True):  # one comparison at a time per save_dir
+                forget_stale_runs(folder, names, pipelines, topics)
+                run = experiment(lang, pipelines, names, topics, qrels, measures, verbose,
+                                 {**kwargs, "save_dir": str(folder), "save_mode": "reuse"})
         qids = topics["qid"].astype(str).unique()
         full = pd.MultiIndex.from_product([names, [str(m) for m in measures], qids], names=["name", "measure", "qid"])
         run = run.assign(qid=run["qid"].astype(str)).set_index(["name", "measure", "qid"])["value"]

@@ -65,7 +65,6 @@ NMT = "NMT >> BM25 >> teacher"
 MODELS = {TEACHER: "optical-teacher", STUDENT: "optical-student", CS_TEACHER: "optical-codeswitch-teacher",
           CS_STUDENT: "optical-codeswitch-student"}
 FULL_ONLY = (CS_TEACHER, CS_STUDENT)
-FULL_STUDENT = "optical-student-long"  # the stronger student of the full study (train.config.STUDENT_LONG)
 CHROMIUM_LABEL, KOLIBRI_LABEL = "Chromium test splits (in domain)", "Kolibri test splits (out of domain)"
 HEADLINE_FILE = "headline.md"
 # tuned system -> (first stage, reranker, fused); DENSE_STUDENT is the reranker alone (weight 1) at the chosen depth
@@ -276,8 +275,8 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
     The default answers the first question (does OPTICAL close the gap, and against what): the embedded teacher
-    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` uses
-    the stronger student (``optical-student-long``) and adds the code-switch teacher and OPTICAL on it and the
+    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` adds
+    the code-switch teacher and OPTICAL on it and the
     code-switch sweep (``ratios``, ``sweep_queries`` per ratio, default 20); ``quick`` is a smoke run (sw and de, 30
     queries, no sweep).
 
@@ -294,7 +293,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     languages = list(languages or (QUICK_LANGUAGES if quick else CHROMIUM_LANGUAGES))
     max_queries = max_queries or (30 if quick else 100)
     dev_queries = dev_queries or (20 if quick else 50 if full else 30)
-    models = {**MODELS, **({STUDENT: FULL_STUDENT} if full else {name: None for name in FULL_ONLY}), **(models or {})}
+    models = {**MODELS, **({} if full else {name: None for name in FULL_ONLY}), **(models or {})}
     ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or not quick] if ood else []
     sweep = full and not quick
     embedded = [str(m) for m in models.values() if m is not None and str(m) in EMBEDDED]

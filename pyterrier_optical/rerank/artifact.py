@@ -29,7 +29,11 @@ class OpticalCheckpoint(pt.Artifact):
         super().__init__(path)
         meta_file = self.path / METADATA_FILE
         if meta_file.is_file():
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            try:
+                meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise ValueError(f"{meta_file} is corrupt ({e.__class__.__name__}: {e}): delete the folder "
+                                 f"{self.path} and rebuild it") from None
             found = (meta.get("type"), meta.get("format"))
             if found != (ARTIFACT_TYPE, ARTIFACT_FORMAT):
                 raise ValueError(f"{self.path} is a {found[0]}.{found[1]} artifact, not a "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -244,7 +245,7 @@ def check_model_folder(path: str | os.PathLike, remedy: str = "") -> Path:
                              f"the same training command to resume it, or pass the finished folder{tail}")
         raise ValueError(f"{path} holds no model (no config.json){tail}")
     try:
-        json.loads(config.read_text(encoding="utf-8"))
+        settings = json.loads(config.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{config} is corrupt ({e.__class__.__name__}: {e}){tail}") from None
     weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
@@ -258,11 +259,37 @@ def check_model_folder(path: str | os.PathLike, remedy: str = "") -> Path:
                 names = list(f.keys())
                 for name in (names[0], names[-1]):  # the first and last tensors: a truncated file fails here
                     f.get_slice(name)[:1]
+                shapes = {name: f.get_slice(name).get_shape() for name in names if "word_embeddings" in name}
         except Exception as e:  # safetensors raises its own SafetensorError, or OSError
             raise ValueError(f"{weights[0]} is damaged ({e}){tail}") from None
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        check_config_fits_weights(path, settings, names, shapes)
+    vocabularies = [name for name in TOKENIZER_FILES if name != "tokenizer_config.json" and (path / name).is_file()]
+    if not vocabularies and not (path / "tokenizer_config.json").is_file():
         raise ValueError(f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}){tail}")
+    if not vocabularies:
+        raise ValueError(f"{path} has tokenizer_config.json but no tokenizer.json (nor a vocabulary file): its "
+                         f"tokenizer cannot be loaded{tail}")
+    if not (path / "tokenizer_config.json").is_file():
+        raise ValueError(f"{path} has {vocabularies[0]} but no tokenizer_config.json: its tokenizer cannot be "
+                         f"loaded{tail}")
     return path
+
+
+def check_config_fits_weights(path: Path, settings: dict, names: list, embedding_shapes: dict) -> None:
+    """A ValueError naming ``path`` when its config.json disagrees with its weights: the number of transformer
+    blocks, the hidden size or the vocabulary (a model built from such a config loads silently and scores wrong)."""
+    blocks = {int(m.group(1)) for m in map(re.compile(r"(?:^|\.)layer\.(\d+)\.").search, names) if m}
+    problems = []
+    if blocks and "num_hidden_layers" in settings and settings["num_hidden_layers"] != max(blocks) + 1:
+        problems.append(f"num_hidden_layers is {settings['num_hidden_layers']}, the weights have {max(blocks) + 1} "
+                        "blocks")
+    for shape in embedding_shapes.values():
+        if "vocab_size" in settings and settings["vocab_size"] != shape[0]:
+            problems.append(f"vocab_size is {settings['vocab_size']}, the word embeddings have {shape[0]} rows")
+        if "hidden_size" in settings and settings["hidden_size"] != shape[1]:
+            problems.append(f"hidden_size is {settings['hidden_size']}, the word embeddings are {shape[1]} wide")
+    if problems:
+        raise ValueError(f"{path / 'config.json'} does not fit the weights beside it: {'; '.join(problems)}")
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> str:

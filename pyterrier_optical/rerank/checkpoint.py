@@ -82,7 +82,7 @@ def write_checkpoint(model, tokenizer, path, metadata: dict | None = None, in_pl
 
     path = Path(path)
     if not in_place:
-        return write_folder_atomically(path, write)
+        return write_folder_atomically(path, write, (METADATA_FILE, LEGACY_METADATA_FILE), "reranker checkpoint")
     path.mkdir(parents=True, exist_ok=True)
     for name in (METADATA_FILE, LEGACY_METADATA_FILE):
         (path / name).unlink(missing_ok=True)

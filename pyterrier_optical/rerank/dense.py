@@ -17,10 +17,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyterrier as pt
 import pyterrier_dr
 
-from ..data.documents import TEXTS_FILE, checked_documents, read_texts
+from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_texts
 from ..util.device import autocast, infer_device, resolve_precision
 from ..util.io import write_folder_atomically
 from .backbones import E5_SMALL, checked_model_path, quiet_loading
@@ -28,6 +29,16 @@ from .scoring import check_positive_int, clean_texts
 
 logger = logging.getLogger(__name__)
 ENCODER_FILE = "optical_encoder.json"
+
+
+class TextQueryEncoder(pyterrier_dr.BiQueryEncoder):
+    """pyterrier-dr's query encoder, with each query read as text first (None as "", numbers in decimal): mixed types
+    cannot be sorted for its de-duplication."""
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        if "query" in inp.columns:
+            inp = inp.assign(query=clean_texts(inp["query"]))
+        return super().transform(inp)
 
 
 class E5Encoder(pyterrier_dr.E5):
@@ -95,6 +106,10 @@ class E5Encoder(pyterrier_dr.E5):
         return np.einsum("ij,ij->i", np.stack([vectors[q] for q in queries]), self.encode_docs(texts)) \
             if queries else np.zeros(0, dtype=np.float32)
 
+    def query_encoder(self, verbose=None, batch_size=None) -> pt.Transformer:
+        """Queries in, ``query_vec`` out (pyterrier-dr's, reading each query as text)."""
+        return TextQueryEncoder(self, verbose=verbose, batch_size=batch_size)
+
     def encode_queries(self, texts, batch_size=None) -> np.ndarray:
         return self._encode(texts, self.query_prompt, batch_size)
 
@@ -127,6 +142,10 @@ class DenseIndex:
     def built(self) -> bool:
         return (self.path / ENCODER_FILE).is_file()
 
+    def content_digest(self) -> str:
+        """A digest of what the index holds (its documents and encoder): saved runs over it are keyed by it."""
+        return folder_digest(self.path, (ENCODER_FILE, TEXTS_FILE))
+
     def index(self, docs) -> "DenseIndex":
         """Encode and index ``{"docno", "text"}`` dicts (an iterable, a DataFrame or a TSV/JSONL path); returns self."""
         def build(folder: Path):
@@ -140,7 +159,7 @@ class DenseIndex:
                 itertools.chain([first], records))
             (folder / ENCODER_FILE).write_text(json.dumps(self.encoder.description(), indent=1), encoding="utf-8")
 
-        write_folder_atomically(self.path, build)
+        write_folder_atomically(self.path, build, (ENCODER_FILE,), "dense index")
         self._texts = None
         return self
 

@@ -7,7 +7,7 @@ import pyterrier as pt
 
 from ..util.device import infer_device, resolve_precision
 from ..util.frames import ranked
-from .checkpoint import DEFAULT_MODEL, load_cross_encoder, write_checkpoint
+from .checkpoint import DEFAULT_MODEL, load_cross_encoder, weights_digest, write_checkpoint
 from .scoring import check_positive_int, model_max_length, score_pairs
 
 
@@ -28,7 +28,8 @@ class OpticalReranker(pt.Transformer):
         verbose: show a progress bar over the batches.
         tokenizer: the tokenizer of a loaded ``model``.
         precision: ``"auto"`` (bf16 where the CPU or GPU has bf16 units, fp16 on a GPU without, else fp32), ``"fp32"``,
-            ``"bf16"`` or ``"fp16"``; asking for one the hardware lacks is an error. Scores are float32 either way.
+            ``"bf16"``, ``"fp16"``, or ``"int8"`` (CPUs; OpenVINO int8 matrix products, quantised once and cached,
+            the ``int8`` extra); asking for one the hardware lacks is an error. Scores are float32 either way.
     """
 
     schematic = {"label": "OPTICAL"}
@@ -54,6 +55,12 @@ class OpticalReranker(pt.Transformer):
                 raise ValueError("a loaded model needs its tokenizer: OpticalReranker(model, tokenizer=...)")
             self.model_, self.tokenizer_, self.metadata_ = model.to(infer_device(device)).eval(), tokenizer, {}
         self.max_length_ = model_max_length(self.model_, self.tokenizer_, max_length)
+        self.scoring_model_ = self.model_
+        if self.precision_ == "int8":
+            from .int8 import int8_cross_encoder
+
+            self.scoring_model_ = int8_cross_encoder(self.model_, self.tokenizer_, self.max_length_,
+                                                     weights_digest(self.model_), verbose)
 
     def __repr__(self):
         name = self.model if isinstance(self.model, str) else type(self.model).__name__
@@ -82,7 +89,7 @@ class OpticalReranker(pt.Transformer):
         """Relevance logits of ``(queries[i], texts[i])`` pairs, float32; order follows the input."""
         if batch_size is not None:
             check_positive_int("batch_size", batch_size)
-        return score_pairs(self.model_, self.tokenizer_, queries, texts, self.max_length_,
+        return score_pairs(self.scoring_model_, self.tokenizer_, queries, texts, self.max_length_,
                            batch_size or self.batch_size, self.verbose, "OPTICAL", self.precision_)
 
     def rank(self, query: str, documents, top_k: int | None = None, return_documents: bool = False) -> list:

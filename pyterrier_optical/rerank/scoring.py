@@ -15,7 +15,10 @@ logger = logging.getLogger(__name__)
 
 
 def clean_texts(values) -> list:
-    """Each value as text (:func:`~pyterrier_optical.data.text.as_text`: numbers in decimal, missing ones ``""``)."""
+    """Each value as text (:func:`~pyterrier_optical.data.text.as_text`: numbers in decimal, missing ones ``""``); a
+    single string is refused (it would be read character by character)."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"expected a list of texts, got the single string {values[:40]!r}: pass [{values[:20]!r}]")
     return [as_text(v) for v in values]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..data.documents import TEXTS_FILE, checked_documents, read_texts
+from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_texts
 from ..data.text import Analyzer
 from ..util.io import write_folder_atomically
 
@@ -66,7 +66,7 @@ class MultilingualBM25(pt.Indexer):
         self.path = Path(path)
         self.overwrite = overwrite
         self.verbose = verbose
-        stored = self.config()
+        stored = {} if overwrite else self.config()
         if stored and not overwrite:
             if lang is not None and lang != stored["lang"]:
                 raise ValueError(f"index {self.path} was built for lang={stored['lang']!r}, not {lang!r}")
@@ -83,10 +83,22 @@ class MultilingualBM25(pt.Indexer):
     def config(self) -> dict:
         """The stored settings of a built index ({} when not built)."""
         file = self.path / CONFIG_FILE
-        return json.loads(file.read_text()) if file.exists() else {}
+        if not file.exists():
+            return {}
+        try:
+            stored = json.loads(file.read_text(encoding="utf-8"))
+            if not isinstance(stored, dict) or "lang" not in stored:
+                raise ValueError("no 'lang' setting")
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{file} is corrupt ({e}): rebuild the index with overwrite=True") from None
+        return stored
 
     def built(self) -> bool:
         return (self.path / CONFIG_FILE).exists()
+
+    def content_digest(self) -> str:
+        """A digest of what the index holds (its documents and settings): saved runs over it are keyed by it."""
+        return folder_digest(self.path, (CONFIG_FILE, TEXTS_FILE))
 
     def index_inputs(self):
         return [["docno", "text"]]
@@ -101,7 +113,7 @@ class MultilingualBM25(pt.Indexer):
         """
         if self.built() and not self.overwrite:
             raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
-        write_folder_atomically(self.path, lambda folder: self._build(docs, folder))
+        write_folder_atomically(self.path, lambda folder: self._build(docs, folder), (CONFIG_FILE,), "BM25 index")
         self._texts = None
         return self
 
@@ -180,6 +192,10 @@ class MultilingualBM25Retriever(pt.Transformer):
 
     def __repr__(self):
         return f"BM25({self.index.lang}, k1={self.k1}, b={self.b}, num_results={self.num_results})"
+
+    def content_digest(self) -> str:
+        """The index's path and content digest: what its results depend on besides the parameters."""
+        return f"{self.index.path.absolute()}:{self.index.content_digest()}"
 
     __str__ = __repr__
 

@@ -46,6 +46,16 @@ def check_ratio(p: float) -> float:
     return float(p)
 
 
+def check_lexicons(lexicons) -> list:
+    """``lexicons`` (one :class:`Lexicon` or several) as a non-empty list; a ValueError saying what came otherwise."""
+    found = [lexicons] if isinstance(lexicons, Lexicon) else \
+        list(lexicons) if isinstance(lexicons, (list, tuple)) else [None]
+    if not found or not all(isinstance(lexicon, Lexicon) for lexicon in found):
+        raise ValueError(f"lexicons must be a Lexicon or a non-empty list of them (shipped_lexicon(lang), "
+                         f"read_freedict(...)), got {lexicons!r}")
+    return found
+
+
 def code_switch(text, lexicons, p: float, rng: random.Random) -> tuple:
     """``text`` with each word replaced with probability ``p`` by a translation; returns ``(text, SwitchStats)``.
 
@@ -53,7 +63,7 @@ def code_switch(text, lexicons, p: float, rng: random.Random) -> tuple:
     that translate it). Non-words (spaces, punctuation) are kept as they are.
     """
     check_ratio(p)
-    lexicons = [lexicons] if isinstance(lexicons, Lexicon) else list(lexicons)
+    lexicons = check_lexicons(lexicons)
     stats = SwitchStats()
     text = as_text(text)
     if not text:
@@ -90,6 +100,7 @@ class CodeSwitch(pt.Transformer):
     """
 
     def __init__(self, lexicons, p: float = 0.5, seed: int = 0, field: str = "query"):
+        check_lexicons(lexicons)
         self.lexicons = lexicons
         self.p = check_ratio(p)
         self.seed = seed

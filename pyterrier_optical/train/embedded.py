@@ -1,21 +1,32 @@
-"""The embedded rerankers: built once from the shipped data into the user cache, with the recipes of
-:mod:`~pyterrier_optical.train.config`, so that ``OpticalReranker()`` needs no download.
+"""The embedded rerankers, by name: each a recipe of :mod:`~pyterrier_optical.train.config` over the shipped data,
+so that ``OpticalReranker()`` needs no download.
 
 ``optical-teacher`` is trained on the offline English task (:func:`~.teacher.english_task`) over the English side of
 the shipped training split, from the embedded multilingual-e5-small; ``optical-student`` (the default reranker) is
 that teacher distilled on the shipped bitext. The code-switch pair does the same from a teacher trained on
-code-switched queries. Building takes minutes on a CPU, once; an interrupted build resumes.
+code-switched queries.
+
+The trained tensors of each ship with the package (:mod:`~pyterrier_optical.rerank.shipped`): first use assembles
+them with the converted backbone in seconds. A shipped model whose recipe fingerprint or data digest is not the
+code's (a recipe was edited) is not used: the model is then trained here, once (minutes to half an hour on a
+CPU; an interrupted build resumes), as is every model with ``retrain``.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
-from ..rerank.checkpoint import is_checkpoint, provide_embedded
+from ..data.bitext import shipped_bitext_dir
+from ..rerank.backbones import embedded_backbone_path
+from ..rerank.checkpoint import is_checkpoint, provide_embedded, read_metadata, write_checkpoint
+from ..rerank.shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
 from ..util.device import infer_device, resolve_precision, speed_class
-from ..util.io import folder_lock, optical_home
-from .config import CODESWITCH_TEACHER, STUDENT, STUDENT_LONG, TEACHER, StudentRecipe, TeacherRecipe
+from ..util.io import check_writable, folder_lock, optical_home
+from .config import (CODESWITCH_STUDENT, CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe,
+                     recipe_fingerprint)
 from .distill import distill_student
 from .teacher import offline_teacher_examples, train_teacher
 
@@ -24,10 +35,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EmbeddedModel:
-    """An embedded reranker: its cache folder (named by the precision it is built in: ``<folder>-bf16``; fp32 builds
-    keep the bare name), its recipe, the embedded teacher a student starts from, and its build time on 2 CPU cores
-    per :func:`~pyterrier_optical.util.device.speed_class` (minutes: fp32, bf16 with AMX, and bf16 on AVX-512 alone,
-    the last from the step times measured on such a CPU; see the README)."""
+    """An embedded reranker: the stem of its cache folder, its recipe, the embedded teacher a student starts from,
+    and its build time here on 2 CPU cores per :func:`~pyterrier_optical.util.device.speed_class` (minutes: fp32,
+    bf16 with AMX, and bf16 on AVX-512 alone, the last from the step times measured on such a CPU; see the docs)."""
 
     folder: str
     recipe: TeacherRecipe | StudentRecipe
@@ -47,17 +57,14 @@ class EmbeddedModel:
 
 
 EMBEDDED = {
-    "optical-student": EmbeddedModel("student-e5-small-v2", STUDENT, "the OPTICAL student (the default reranker)",
-                                     {"fp32": 14, "bf16": 5, "bf16-avx512": 11}, teacher="optical-teacher"),
-    "optical-student-long": EmbeddedModel("student-e5-small-long-v2", STUDENT_LONG,
-                                          "the stronger OPTICAL student (4x the steps; `optical demo --full`)",
-                                          {"fp32": 45, "bf16": 20, "bf16-avx512": 45}, teacher="optical-teacher"),
-    "optical-teacher": EmbeddedModel("teacher-e5-small-v2", TEACHER, "the English teacher cross-encoder",
+    "optical-student": EmbeddedModel("student-e5-small", STUDENT, "the OPTICAL student (the default reranker)",
+                                     {"fp32": 60, "bf16": 20, "bf16-avx512": 32}, teacher="optical-teacher"),
+    "optical-teacher": EmbeddedModel("teacher-e5-small", TEACHER, "the English teacher cross-encoder",
                                      {"fp32": 11, "bf16": 3, "bf16-avx512": 11}),
-    "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50-v2", CODESWITCH_TEACHER,
+    "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50", CODESWITCH_TEACHER,
                                                 "the teacher trained on code-switched queries (p = 0.5)",
                                                 {"fp32": 10, "bf16": 3, "bf16-avx512": 11}),
-    "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50-v2", STUDENT,
+    "optical-codeswitch-student": EmbeddedModel("student-e5-small-cs50", CODESWITCH_STUDENT,
                                                 "the OPTICAL student of the code-switch teacher",
                                                 {"fp32": 12, "bf16": 5, "bf16-avx512": 11},
                                                 teacher="optical-codeswitch-teacher"),
@@ -72,11 +79,61 @@ def embedded_model(name: str) -> EmbeddedModel:
         raise ValueError(f"unknown embedded reranker {name!r}; known: {', '.join(EMBEDDED)}") from None
 
 
+@cache
+def data_digest() -> str:
+    """SHA-256 of the shipped bitext files, everything the embedded recipes train and select on."""
+    digest = hashlib.sha256()
+    for file in sorted(shipped_bitext_dir().glob("*.tsv")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def model_fingerprint(name: str) -> str:
+    """The recipe fingerprint of the embedded ``name``: its recipe's, chained with its teacher's."""
+    model = embedded_model(name)
+    return recipe_fingerprint(model.recipe, teacher=model_fingerprint(model.teacher) if model.teacher else None)
+
+
+def build_id(name: str) -> str:
+    """Eight hex digits naming what ``name`` is trained from: its recipe fingerprint and the data digest."""
+    return hashlib.sha256(f"{model_fingerprint(name)} {data_digest()}".encode()).hexdigest()[:8]
+
+
 def embedded_folder(name: str) -> Path:
-    """Where the embedded reranker ``name`` is (or will be) cached."""
+    """Where the embedded reranker ``name`` is (or will be) built here: named by its recipe and data (an edited
+    recipe builds into a new folder) and the precision it is built in (fp32 builds have no suffix)."""
     model = embedded_model(name)
     suffix = "" if model.precision == "fp32" else f"-{model.precision}"
-    return optical_home() / "rerankers" / f"{model.folder}{suffix}"
+    return optical_home() / "rerankers" / f"{model.folder}-{build_id(name)}{suffix}"
+
+
+def shipped_folder(name: str) -> Path:
+    """Where the shipped ``name`` is assembled."""
+    return optical_home() / "rerankers" / f"{embedded_model(name).folder}-{build_id(name)}-shipped"
+
+
+def usable_shipped(name: str) -> ShippedModel | None:
+    """The shipped ``name`` when it was trained with the code's recipe and data; None (saying why, once) when there
+    is none or it is stale."""
+    shipped = read_manifest().get(name)
+    if shipped is None:
+        _say_once(name, f"no shipped {name} in this installation: building it here")
+        return None
+    if shipped.recipe_fingerprint != model_fingerprint(name) or shipped.data_digest != data_digest():
+        what = "recipe" if shipped.recipe_fingerprint != model_fingerprint(name) else "training data"
+        _say_once(name, f"the shipped {name} was trained with another {what} than this code's: building it here")
+        return None
+    return shipped
+
+
+_said = set()
+
+
+def _say_once(name: str, message: str):
+    if name not in _said:
+        _said.add(name)
+        logger.warning(message)
 
 
 def build_order(names) -> list:
@@ -90,36 +147,71 @@ def build_order(names) -> list:
     return order
 
 
-def remaining_minutes(name: str) -> int:
-    """Roughly how long ``name`` and the unbuilt teacher it needs take to build here."""
-    return build_minutes([name])
+def remaining_minutes(name: str, retrain: bool = False) -> int:
+    """Roughly how long ``name`` and the unbuilt teacher it needs take to build here (0 when shipped)."""
+    return build_minutes([name], retrain)
 
 
-def build_minutes(names) -> int:
-    """Roughly how long the unbuilt ones of ``names`` (and the teachers they need, each once) take to build here."""
-    return sum(embedded_model(n).build_minutes for n in build_order(names) if not is_checkpoint(embedded_folder(n)))
+def build_minutes(names, retrain: bool = False) -> int:
+    """Roughly how long the unbuilt ones of ``names`` (and the teachers they need, each once) take to build here;
+    shipped ones take seconds to assemble and count 0."""
+    return sum(embedded_model(n).build_minutes for n in build_order(names)
+               if (retrain or usable_shipped(n) is None) and not is_checkpoint(embedded_folder(n)))
 
 
-def embedded_path(name: str, verbose: bool = True) -> Path:
-    """The folder of the embedded reranker ``name``, built from the shipped data on first use (its teacher first)."""
+def embedded_path(name: str, verbose: bool = True, retrain: bool = False) -> Path:
+    """The folder of the embedded reranker ``name``: the shipped one assembled on first use, or (when none is
+    usable, or with ``retrain``) one trained here from the shipped data on first use (its teacher first)."""
     model = embedded_model(name)
+    shipped = None if retrain else usable_shipped(name)
+    if shipped is not None:
+        path = shipped_folder(name)
+        if not _assembled(path, shipped):
+            check_writable(optical_home())
+            with folder_lock(path.with_name(path.name + ".build"), f"assembling {name}", wait=True):
+                if not _assembled(path, shipped):
+                    _assemble(shipped, path, verbose)
+        return path
     path = embedded_folder(name)
     if is_checkpoint(path):
         return path
+    check_writable(optical_home())
     with folder_lock(path.with_name(path.name + ".build"), f"building {name}", wait=True):  # one builder at a time
         if is_checkpoint(path):  # built by the process this one waited for
             return path
-        return _build(name, model, path, verbose)
+        return _build(name, model, path, verbose, retrain)
 
 
-def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool) -> Path:
+def _assembled(path: Path, shipped: ShippedModel) -> bool:
+    return is_checkpoint(path) and read_metadata(path).get("shipped", {}).get("sha256") == shipped.sha256
+
+
+def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
+    """Write the checkpoint of ``shipped`` into ``path``: the tensors it starts from, with its own applied."""
+    from transformers import AutoTokenizer
+
+    backbone = embedded_backbone_path()
+    if shipped.starts_from == BACKBONE:
+        base = backbone_state(backbone, shipped)
+    else:
+        from safetensors.torch import load_file
+
+        base = load_file(embedded_path(shipped.starts_from, verbose) / "model.safetensors")
+    network = build_model(shipped, base)
+    meta = {**shipped.metadata, "shipped": {"sha256": shipped.sha256, "recipe_fingerprint": shipped.recipe_fingerprint,
+                                            "data_digest": shipped.data_digest, "starts_from": shipped.starts_from}}
+    write_checkpoint(network, AutoTokenizer.from_pretrained(backbone), path, meta)
+    logger.info("assembled the shipped %s into %s", shipped.name, path)
+
+
+def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool, retrain: bool = False) -> Path:
     logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
                    "`optical build` does it ahead of time", name, model.description, path, remaining_minutes(name))
     if isinstance(model.recipe, TeacherRecipe):
         recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
         train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
     else:
-        distill_student(embedded_path(model.teacher, verbose), path, model.recipe, verbose=verbose)
+        distill_student(embedded_path(model.teacher, verbose, retrain), path, model.recipe, verbose=verbose)
     return path
 
 

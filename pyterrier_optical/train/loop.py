@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from ..rerank.checkpoint import is_checkpoint, read_metadata, write_checkpoint
-from ..util.device import autocast, resolve_precision
+from ..util.device import autocast, cpu_flags, resolve_precision
 from ..util.io import folder_lock, write_folder_atomically
-from .config import TrainingConfig
+from .config import RUNTIME_FIELDS, TrainingConfig
 
 logger = logging.getLogger(__name__)
 STATE_DIR = "state"
@@ -50,9 +50,6 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list:
 def shard(items: list, rank: int, world: int) -> list:
     """This process's part of a batch."""
     return items[rank::world]
-
-
-RUNTIME_FIELDS = ("verbose", "device", "precision", "checkpoint_every", "keep_state")  # may change on resume
 
 
 def fingerprint(config: TrainingConfig, data: dict | None = None) -> dict:
@@ -295,7 +292,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             meta = {**self.metadata, "steps": self.step, "processes": self.world,
                     "final_loss": float(np.mean(self.losses[-20:] or [math.nan])), "training": asdict(self.config),
-                    "fingerprint": self.fingerprint}
+                    "fingerprint": self.fingerprint, "cpu": cpu_flags()}
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "losses.json").write_text(json.dumps(self.losses))
             write_checkpoint(self.unwrapped(), self.tokenizer, self.out, meta, in_place=True)

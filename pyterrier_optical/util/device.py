@@ -6,7 +6,8 @@ import contextlib
 import logging
 
 logger = logging.getLogger(__name__)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # of training and inference
+INFERENCE_PRECISIONS = PRECISIONS + ("int8",)  # int8: inference on CPUs only (rerank.int8)
 _logged = set()
 
 
@@ -60,9 +61,13 @@ def resolve_precision(precision: str, device) -> str:
     """``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) made concrete for ``device``. ``auto`` picks
     :func:`auto_precision` and logs the choice once; bf16 or fp16 asked for on hardware without it is an error
     naming what ``auto`` would pick (never a silent fallback)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(INFERENCE_PRECISIONS)}")
     device = infer_device(device)
+    if precision == "int8":
+        if device.type != "cpu":
+            raise ValueError(f"precision 'int8' runs on CPUs; the device here is {device.type}")
+        return precision
     auto = auto_precision(device)
     if precision == "auto":
         if (device.type, auto) not in _logged:
@@ -83,7 +88,17 @@ def autocast(precision: str, device):
     import torch
 
     device = infer_device(device)
-    if precision == "fp32":
+    if precision in ("fp32", "int8"):  # int8 models run outside torch
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return torch.autocast(device.type, dtype=dtype)
+
+
+
+def cpu_flags() -> str:
+    """The CPU's name and the vector and matrix units torch reports, for stating where a figure was measured."""
+    import torch
+
+    capabilities = torch.cpu.get_capabilities()
+    names = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512_f", "avx2")
+    return f"{capabilities.get('cpu_name', '?')}: " + " ".join(n for n in names if capabilities.get(n))

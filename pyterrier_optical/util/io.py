@@ -28,13 +28,20 @@ def nearest_existing(path: Path) -> Path:
 
 
 def check_writable(path) -> Path:
-    """``path`` if it (or, when it does not exist yet, its nearest existing parent) is a writable folder; a
+    """``path`` if it (or, when it does not exist yet, its nearest existing parent) is a folder where a file can be
+    created (tried, not guessed: root passes permission checks on file systems that refuse writes); a
     PermissionError naming it otherwise, before any work starts."""
     path = Path(path).expanduser().absolute()
     existing = nearest_existing(path)
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{existing} is a file, not a folder (needed for {path}); set OPTICAL_HOME or --out "
+                                 "to a folder you can write")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".optical-probe."):
+            pass
+    except OSError:
         raise PermissionError(f"{existing} is not a writable folder (needed for {path}); set OPTICAL_HOME or --out "
-                              "to a folder you can write")
+                              "to a folder you can write") from None
     return path
 
 
@@ -147,14 +154,50 @@ def staging_folder(parent: Path, prefix: str) -> Path:
     return staging
 
 
-def write_folder_atomically(path, write) -> Path:
-    """Call ``write(staging_folder)``, then move the folder to ``path`` (replacing an old one) by renames, under the
-    folder's lock so that concurrent writers replace it one after the other."""
+def _identity(path: Path):
+    """What is at ``path`` now (None: nothing), to tell whether another process replaced it meanwhile."""
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def check_replaceable(path, markers=(), kind: str = "index") -> None:
+    """Refuse, naming ``path``, to replace anything but nothing, an empty folder, or a folder holding one of
+    ``markers`` (the files that make it a ``kind``): a user's folder or file is never deleted for an index."""
     path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a {kind} folder: refusing to replace it; choose another path")
+    if any((path / marker).exists() for marker in markers):
+        return
+    entries = sorted(entry.name for entry in path.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise FileExistsError(f"{path} is not a {kind} (it holds {shown}): refusing to replace it; choose an empty "
+                              "or new folder")
+
+
+def write_folder_atomically(path, write, markers=None, kind: str = "index") -> Path:
+    """Call ``write(staging_folder)``, then move the folder to ``path`` (replacing an old one) by renames, under the
+    folder's lock so that concurrent writers replace it one after the other.
+
+    With ``markers`` (the files that make a folder a ``kind``), ``path`` must be absent, empty or such a folder
+    (:func:`check_replaceable`), checked before any work; and a ``kind`` that another process put at ``path``
+    while this one was writing is kept: this one is refused, saying so.
+    """
+    path = Path(path)
+    if markers is not None:
+        check_replaceable(path, markers, kind)
+    before = _identity(path)
     staging = staging_folder(path.parent, f".{path.name}.")
     try:
         write(staging)
         with folder_lock(path, "replacing the folder", wait=True):
+            if markers is not None and _identity(path) != before and any((path / m).exists() for m in markers):
+                raise FileExistsError(f"another process wrote the {kind} {path} while this one was writing it: "
+                                      "theirs is kept")
             if path.exists():
                 retired = staging_folder(path.parent, f".{path.name}.old.")
                 os.replace(path, retired / path.name)
