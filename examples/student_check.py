@@ -5,7 +5,7 @@ retrieval (paired t-test, Bonferroni over the systems).
 
     python examples/student_check.py NAME=CHECKPOINT ... [--depth 20] [--queries 100] [--weight 0.5]
 
-A checkpoint is a folder or an embedded name (optical-teacher, optical-student, optical-student-long).
+A checkpoint is a folder or an embedded name (optical-teacher, optical-student, optical-codeswitch-student, ...).
 """
 import argparse
 from pathlib import Path

@@ -206,7 +206,7 @@ def cmd_distill(args):
     if bitext is not None and dev is None:
         dev = []  # the user's own bitext: no shipped dev split of other languages
     print(distill_student(args.teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose,
-                          restart=args.restart))
+                          restart=args.restart, curve_every=args.curve_every))
 
 
 def add_run_arguments(p) -> None:
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="cut a release: write the trained tensors of the embedded rerankers built here "
                        "(optical build all --retrain) as package data, with their manifest")
-    p.add_argument("names", nargs="*", choices=list(EMBEDDED), metavar="NAME",
+    p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"some of {', '.join(EMBEDDED)} (default: all; the teachers they need come along)")
     p.add_argument("--out", help="the folder to write (default: the package's models folder)")
     p.add_argument("--dev-pairs", type=int, default=256, help="Kolibri dev pairs of the fidelity check")
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--languages)")
     p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext; default: the "
                    "shipped dev split of --dev-source, without --bitext)")
+    p.add_argument("--curve-every", type=int, help="log learning curves every N steps to <out>/curve.jsonl: dev "
+                   "RR@10 per Kolibri language reranking mE5's top 20, alone and fused with mE5")
     add_run_arguments(p)
     add_recipe_arguments(p, STUDENT, "student recipe")
     p.set_defaults(func=cmd_distill)

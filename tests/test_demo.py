@@ -91,7 +91,7 @@ def test_an_unwritable_home_is_named_before_any_work(tmp_path, monkeypatch, caps
     home.write_text("a file, not a folder (a read-only folder would not stop root, who runs CI here)")
     monkeypatch.setenv("OPTICAL_HOME", str(home / "cache"))
     assert main(["demo", "--quick", "--out", str(tmp_path / "out")]) == 2
-    assert f"{home} is not a writable folder" in capsys.readouterr().err
+    assert f"{home} is a file, not a folder (needed for {home}/cache)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

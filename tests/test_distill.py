@@ -195,3 +195,34 @@ def test_sweep_skips_finished_runs(tiny_model_dir, bitext, tmp_path):
                                DistillConfig(align_layer=2))
     assert (tmp_path / "ot" / "model.safetensors").stat().st_mtime_ns == stamp and len(again) == 2
     assert (tmp_path / "score" / "pt_meta.json").exists()
+
+
+def test_learning_curves_log_alone_fused_and_me5_per_language(tiny_model_dir, tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from pyterrier_optical import E5Encoder
+    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, minmax, reciprocal_ranks
+
+    scores = np.array([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
+    assert reciprocal_ranks(scores, np.array([1, 2, -1])).tolist() == [1.0, 0.5, 0.0]
+    assert minmax(scores)[1].tolist() == [1.0, 0.0, 0.5] and minmax(scores)[2].tolist() == [0.0, 0.0, 0.0]
+    model, tokenizer, _ = load_cross_encoder(tiny_model_dir, "cpu")
+    curve = LearningCurve(tokenizer, every=2, depth=5, max_queries=8, languages=("sw", "yo", "de"),
+                          encoder=E5Encoder(str(tiny_model_dir), precision="fp32"))
+    trainer = SimpleNamespace(unwrapped=lambda: model, precision="fp32", out=tmp_path, step=3,
+                              accelerator=SimpleNamespace(device=torch.device("cpu")))
+    for step in range(3):
+        curve.before_step(trainer, step)
+    curve.after_training(trainer)
+    curve.after_training(trainer)  # logged once
+    records = [json.loads(line) for line in (tmp_path / CURVE_LOG).read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 2, 3]
+    for r in records:
+        assert set(r["alone"]) == set(r["fused"]) == {"sw", "yo", "de"}
+        assert r["low_alone"] == pytest.approx((r["alone"]["sw"] + r["alone"]["yo"]) / 2)
+        assert r["high_mE5"] == r["mE5"]["de"] and 0 <= r["low_fused"] <= 1

@@ -322,15 +322,25 @@ def test_reliability_damaged_saved_runs_and_fingerprints_are_rerun_with_a_warnin
 
 
 def test_reliability_a_system_without_a_description_is_rerun_saying_why(setting, tmp_path, caplog):
+    import functools
+
     topics, qrels, systems = setting["sw"]
 
-    class Opaque(pt.Transformer):
+    def search(df, inner):
+        return inner(df)
+
+    class Mine(pt.Transformer):  # a user's class: described by its code and attributes
         def transform(self, inp):
             return systems["bm25"](inp)
 
+    mine = Counted(Mine(), "mine")
+    opaque = Counted(pt.apply.generic(functools.partial(search, inner=systems["bm25"])), "opaque")
     for _ in range(2):
-        compare({"opaque": Opaque()}, {"sw": (topics.head(3), qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
-    assert "'opaque' cannot be fingerprinted reliably (Opaque has no descriptive repr): rerunning it" in caplog.text
+        compare({"mine": mine, "opaque": opaque}, {"sw": (topics.head(3), qrels)}, [RR @ 10], save_dir=tmp_path,
+                correction=None)
+    assert mine.calls == 1 and opaque.calls == 2
+    assert "'opaque' cannot be fingerprinted reliably (the function of pt.apply.generic() has no readable code): " \
+           "rerunning it" in caplog.text
 
 
 def test_reliability_duplicate_qids_and_conflicting_qrels_are_refused(setting):

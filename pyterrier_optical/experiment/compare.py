@@ -122,20 +122,32 @@ def _code_parts(code) -> list:
 
 
 def describe_system(pipeline) -> tuple:
-    """``(description, why_not)``: what determines a system's run — each stage's repr, the code and captured values
-    of the functions inside ``pt.apply`` stages, the content digest of the indexes they read — and, when some stage
-    cannot be described so (a default repr, a function without readable code), why not (else None)."""
+    """``(description, why_not)``: what determines a system's run — each stage's repr (or, for a stage with the
+    default repr, its type and attributes), the code and captured values of the functions inside ``pt.apply``
+    stages, the content digest of the indexes they read — and, when some part cannot be described so (a function
+    without readable code, an object with neither a repr nor plain attributes), why not (else None)."""
     parts, problems = [], []
 
-    def value_parts(value):
+    def value_parts(value, depth: int = 2):
+        if isinstance(value, (str, bytes, int, float, bool, type(None), Path)):
+            return repr(value)
         digest = getattr(value, "content_digest", None)
-        text = repr(value)
-        if _ADDRESS.search(text) and not callable(digest):
+        if callable(digest):
+            return [_ADDRESS.sub("", repr(value)), digest()]
+        if type(value).__repr__ is not object.__repr__:
+            return _ADDRESS.sub("", repr(value))
+        if depth == 0 or not hasattr(value, "__dict__"):
             problems.append(f"{type(value).__name__} has no descriptive repr")
-        return [_ADDRESS.sub("", text)] + ([digest()] if callable(digest) else [])
+            return type(value).__qualname__
+        visited = set(pt.inspect.subtransformers(value)) if isinstance(value, pt.Transformer) else set()
+        transform = getattr(type(value), "transform", None)  # what a transformer of a user's class does
+        code = _code_parts(transform.__code__) if hasattr(transform, "__code__") else None
+        return [type(value).__module__, type(value).__qualname__, code,
+                {k: value_parts(v, depth - 1) for k, v in sorted(vars(value).items())
+                 if not k.startswith("_") and k not in visited}]
 
     def visit(transformer):
-        parts.extend(value_parts(transformer))
+        parts.append(value_parts(transformer))
         fn = getattr(transformer, "fn", None)
         if callable(fn):
             code = getattr(fn, "__code__", None)
@@ -143,8 +155,7 @@ def describe_system(pipeline) -> tuple:
                 problems.append(f"the function of {transformer!r} has no readable code")
             else:
                 parts.append(_code_parts(code))
-                for cell in fn.__closure__ or ():
-                    parts.extend(value_parts(cell.cell_contents))
+                parts.extend(value_parts(cell.cell_contents) for cell in fn.__closure__ or ())
         for sub in pt.inspect.subtransformers(transformer).values():
             for child in sub if isinstance(sub, (list, tuple)) else [sub]:
                 visit(child)

@@ -25,7 +25,7 @@ from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_
 from ..util.device import autocast, infer_device, resolve_precision
 from ..util.io import write_folder_atomically
 from .backbones import E5_SMALL, checked_model_path, quiet_loading
-from .scoring import check_positive_int, clean_texts
+from .scoring import check_positive_int, clean_texts, mean_pool, sorted_batches
 
 logger = logging.getLogger(__name__)
 ENCODER_FILE = "optical_encoder.json"
@@ -49,8 +49,9 @@ class E5Encoder(pyterrier_dr.E5):
         batch_size: texts per forward pass.
         device: a torch device; None picks CUDA when available.
         max_length: tokens per text (longer texts are truncated).
-        precision: ``"auto"`` (bf16 where the CPU has bf16 units), ``"fp32"``, ``"bf16"`` or ``"fp16"``; embeddings
-            are returned in float32.
+        precision: ``"auto"`` (bf16 where the CPU has bf16 units), ``"fp32"``, ``"bf16"``, ``"fp16"``, or ``"int8"``
+            (CPUs; OpenVINO int8 matrix products, quantised once and cached, the ``int8`` extra); embeddings are
+            returned in float32.
         text_field: the document column read.
         verbose: progress bars.
         cache_docs: keep each document text's vector in memory, so that a text met again (in another collection
@@ -72,6 +73,14 @@ class E5Encoder(pyterrier_dr.E5):
         self.model_name, self.max_length, self.precision = model_name, max_length, precision
         self.cache_docs, self._doc_vectors = cache_docs, {}
         self.model.max_seq_length = min(max_length, self.model.max_seq_length or max_length)
+        self.int8_ = None
+        if self.precision_ == "int8":
+            from .checkpoint import weights_digest
+            from .int8 import int8_encoder
+
+            encoder = self.model[0].auto_model
+            self.int8_ = int8_encoder(encoder, self.model.tokenizer, self.model.max_seq_length,
+                                      weights_digest(encoder), self.doc_prompt)
 
     def __repr__(self):
         return f"E5Encoder({self.model_name!r})"
@@ -91,10 +100,24 @@ class E5Encoder(pyterrier_dr.E5):
         texts = [prompt + t for t in clean_texts(list(texts))]
         if not texts:
             return np.zeros((0, self.config.hidden_size), dtype=np.float32)
+        if self.int8_ is not None:
+            return self._encode_int8(texts, batch_size or self.batch_size)
         with torch.inference_mode(), autocast(self.precision_, self.device):
             vectors = self.model.encode(texts, batch_size=batch_size or self.batch_size, show_progress_bar=progress,
                                         normalize_embeddings=True, convert_to_numpy=False, convert_to_tensor=True)
         return vectors.float().cpu().numpy()
+
+    def _encode_int8(self, texts: list, batch_size: int) -> np.ndarray:
+        """Normalised mean-pooled token states of the int8 model, in length-sorted batches."""
+        tokenizer = self.model.tokenizer
+        encoded = tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
+        rows = [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
+        out = np.zeros((len(texts), self.config.hidden_size), dtype=np.float32)
+        for batch in sorted_batches([len(r["input_ids"]) for r in rows], batch_size):
+            padded = tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
+            states = self.int8_(**padded).last_hidden_state
+            out[batch] = mean_pool(states, padded["attention_mask"]).numpy()
+        return out
 
     def score(self, queries, texts) -> np.ndarray:
         """Cosine of each ``(queries[i], texts[i])`` pair, float32 (the interface of ``OpticalReranker.score``)."""

@@ -53,10 +53,11 @@ def _digest(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
-class Int8CrossEncoder:
-    """A cross-encoder's int8 form, called like the torch model it came from (``model(**batch).logits``) on CPU.
+class Int8Model:
+    """A model's int8 form, called like the torch model it came from (``model(**batch)``) on CPU: its first output
+    as ``logits`` and ``last_hidden_state`` (a cross-encoder's relevance logits, an encoder's token states).
 
-    Build it with :func:`int8_cross_encoder`."""
+    Build it with :func:`int8_cross_encoder` or :func:`int8_encoder`."""
 
     def __init__(self, compiled, config):
         self.compiled, self.config = compiled, config
@@ -66,8 +67,8 @@ class Int8CrossEncoder:
         import torch
 
         feed = {name: np.asarray(batch[name]) for name in self.inputs if name in batch}
-        logits = self.compiled(feed)[0]
-        return SimpleNamespace(logits=torch.from_numpy(np.asarray(logits, dtype=np.float32)))
+        out = torch.from_numpy(np.asarray(self.compiled(feed)[0], dtype=np.float32))
+        return SimpleNamespace(logits=out, last_hidden_state=out)
 
     def parameters(self):
         import torch
@@ -78,32 +79,43 @@ class Int8CrossEncoder:
         return self
 
 
-def int8_cross_encoder(model, tokenizer, max_length: int, weights: str, verbose: bool = False) -> Int8CrossEncoder:
-    """The int8 form of the torch cross-encoder ``model`` (``weights``: a digest of its weights), quantised once and
-    cached."""
-    openvino, nncf = require_engine()
+def int8_cross_encoder(model, tokenizer, max_length: int, weights: str) -> Int8Model:
+    """The int8 form of the torch cross-encoder ``model`` (``weights``: a digest of its weights), quantised once on
+    shipped dev pairs and cached."""
     max_length = model_max_length(model, tokenizer, max_length)
     queries, texts = calibration_pairs()
-    key = _digest(weights, max_length, openvino.__version__, nncf.__version__, queries, texts)
-    folder = optical_home() / "int8" / f"cross-encoder-{key}"
+    encoded = encode_pairs(tokenizer, queries, texts, max_length)
+    return _int8(model, tokenizer, encoded, f"cross-encoder-{_digest(weights, max_length, queries, texts)}")
+
+
+def int8_encoder(model, tokenizer, max_length: int, weights: str, prompt: str = "passage: ") -> Int8Model:
+    """The int8 form of the torch text encoder ``model`` (its token states), quantised once on shipped dev
+    sentences (English and the other languages, with ``prompt``) and cached."""
+    queries, texts = calibration_pairs()
+    sentences = [prompt + t for pair in zip(queries, texts) for t in pair][:CALIBRATION_PAIRS]
+    encoded = tokenizer(sentences, truncation=True, max_length=max_length)
+    return _int8(model, tokenizer, encoded, f"encoder-{_digest(weights, max_length, sentences)}")
+
+
+def _int8(model, tokenizer, encoded, name: str) -> Int8Model:
+    openvino, nncf = require_engine()
+    folder = optical_home() / "int8" / f"{name}-{_digest(openvino.__version__, nncf.__version__)}"
     if not (folder / MODEL_FILE).is_file():
-        with folder_lock(folder.with_name(folder.name + ".build"), "quantising a cross-encoder", wait=True):
+        with folder_lock(folder.with_name(folder.name + ".build"), "quantising a model to int8", wait=True):
             if not (folder / MODEL_FILE).is_file():
-                _quantise(model, tokenizer, queries, texts, max_length, folder, verbose)
-    compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
-    return Int8CrossEncoder(compiled, model.config)
+                _quantise(model, tokenizer, encoded, folder)
+    return Int8Model(openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU"), model.config)
 
 
-def _quantise(model, tokenizer, queries, texts, max_length, folder, verbose):
+def _quantise(model, tokenizer, encoded, folder):
     import torch
 
     openvino, nncf = require_engine()
-    encoded = encode_pairs(tokenizer, queries, texts, max_length)
-    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(queries))]
+    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(encoded["input_ids"]))]
     batches = [dict(tokenizer.pad(rows[i:i + CALIBRATION_BATCH], return_tensors="pt"))
                for i in range(0, len(rows), CALIBRATION_BATCH)]
-    logger.warning("quantising the cross-encoder to int8 once (OpenVINO + NNCF, %d calibration pairs); cached in %s",
-                   len(rows), folder)
+    logger.warning("quantising %s to int8 once (OpenVINO + NNCF, calibrated on %d shipped dev inputs) into %s",
+                   type(model).__name__, len(rows), folder)
     model = model.float().eval()
     with torch.no_grad():
         converted = openvino.convert_model(model, example_input=batches[0])

@@ -60,7 +60,7 @@ class OpticalReranker(pt.Transformer):
             from .int8 import int8_cross_encoder
 
             self.scoring_model_ = int8_cross_encoder(self.model_, self.tokenizer_, self.max_length_,
-                                                     weights_digest(self.model_), verbose)
+                                                     weights_digest(self.model_))
 
     def __repr__(self):
         name = self.model if isinstance(self.model, str) else type(self.model).__name__

@@ -20,6 +20,7 @@ from ..rerank.checkpoint import load_cross_encoder
 from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
 from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
 from .layers import first_layers, resolve_layer, set_trainable
+from .curve import LearningCurve
 from .loop import Trainer, batch_indices, digest, shard
 from .ot import ot_alignment_loss
 from .selection import DevSelection, translation_candidates
@@ -154,7 +155,8 @@ class OpticalDistiller:
         return kl * c.score_temperature ** 2
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
-            dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25") -> str:
+            dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25",
+            curve_every: int | None = None) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
         ``dev_bitext`` pairs (best from another source than ``bitext``; none may share an English string with it;
@@ -162,7 +164,8 @@ class OpticalDistiller:
         the end: translation-retrieval MRR@10 and the dev loss, logged to ``out/eval.jsonl``. With
         ``select_on_dev`` the result is the best of these checkpoints by dev MRR@10 — the teacher itself when no
         student beats it (``selected_step`` in the metadata). Resumes from ``out/state`` (only a run with the same
-        settings and data; ``restart`` starts over).
+        settings and data; ``restart`` starts over). ``curve_every`` logs learning curves
+        (:class:`~pyterrier_optical.train.curve.LearningCurve`) to ``out/curve.jsonl``.
         """
         pairs = [(e, o) for e, o in bitext]
         if not pairs:
@@ -191,6 +194,8 @@ class OpticalDistiller:
         if dev and eval_every and trainer.accelerator.is_main_process:
             callbacks.append(self.dev_selection(dev, eval_every, select_on_dev, dev_pairs, device,
                                                 dev_candidates=dev_candidates))
+        if curve_every and trainer.accelerator.is_main_process:
+            callbacks.append(LearningCurve(self.tokenizer, curve_every))
 
         def loss_fn(step, rank, world):
             indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
@@ -226,7 +231,7 @@ class OpticalDistiller:
 
 
 def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, dev_bitext=None,
-                    verbose: bool = True, restart: bool = False) -> str:
+                    verbose: bool = True, restart: bool = False, curve_every: int | None = None) -> str:
     """Distil ``teacher`` into an OPTICAL student with ``recipe`` (resumes an interrupted run).
 
     By default the student reads the shipped Chromium bitext of ``recipe.languages`` (mixed) and is selected on
@@ -238,7 +243,8 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
         dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
     distiller = OpticalDistiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose))
     return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
-                         select_on_dev=recipe.select_on_dev, restart=restart, dev_candidates=recipe.dev_candidates)
+                         select_on_dev=recipe.select_on_dev, restart=restart, dev_candidates=recipe.dev_candidates,
+                         curve_every=curve_every)
 
 
 def check_disjoint(train, dev):

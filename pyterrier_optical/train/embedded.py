@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from ..data.bitext import shipped_bitext_dir
-from ..rerank.backbones import embedded_backbone_path
+from ..rerank.backbones import embedded_backbone_path, quiet_loading
 from ..rerank.checkpoint import is_checkpoint, provide_embedded, read_metadata, write_checkpoint
 from ..rerank.shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
 from ..util.device import infer_device, resolve_precision, speed_class
@@ -197,10 +197,12 @@ def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
         from safetensors.torch import load_file
 
         base = load_file(embedded_path(shipped.starts_from, verbose) / "model.safetensors")
-    network = build_model(shipped, base)
+    with quiet_loading():
+        network = build_model(shipped, base)
     meta = {**shipped.metadata, "shipped": {"sha256": shipped.sha256, "recipe_fingerprint": shipped.recipe_fingerprint,
                                             "data_digest": shipped.data_digest, "starts_from": shipped.starts_from}}
-    write_checkpoint(network, AutoTokenizer.from_pretrained(backbone), path, meta)
+    with quiet_loading():  # no "Writing model shards" bar for a write of seconds
+        write_checkpoint(network, AutoTokenizer.from_pretrained(backbone), path, meta)
     logger.info("assembled the shipped %s into %s", shipped.name, path)
 
 

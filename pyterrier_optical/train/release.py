@@ -20,7 +20,7 @@ from ..rerank.scoring import score_pairs
 from ..rerank.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, decode_tensors, encode_tensors,
                               file_sha256, read_backbone_state, shipped_dir, state_digest)
 from ..util.device import cpu_flags
-from ..util.io import write_folder_atomically
+from ..util.io import follow_umask, write_folder_atomically
 from .embedded import EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint
 from .selection import pool_mrr, translation_candidates
 
@@ -101,6 +101,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
         for name, tensors in files.items():
             file = staging / entries[name]["file"]
             save_file(tensors, str(file), metadata={"format": str(MANIFEST_FORMAT), "model": name})
+            follow_umask(file, directory=False)
             entries[name].update(sha256=file_sha256(file), bytes=file.stat().st_size)
         total = sum(e["bytes"] for e in entries.values())
         if total > MAX_RELEASE_BYTES:
@@ -113,7 +114,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     out = Path(out or shipped_dir())
-    write_folder_atomically(out, write)
+    write_folder_atomically(out, write, (MANIFEST,), "shipped-models folder")
     return out
 
 

@@ -1,0 +1,20 @@
+"""Sphinx configuration of the pyterrier-optical documentation (MyST Markdown pages, API from the docstrings).
+
+    python -m sphinx -W -b html docs docs/_build     # warnings are errors, as in tests/test_docs.py
+"""
+import pyterrier_optical
+
+project = "pyterrier-optical"
+author = "the pyterrier-optical developers"
+release = version = pyterrier_optical.__version__
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinxarg.ext"]
+source_suffix = {".md": "markdown"}
+exclude_patterns = ["_build"]
+html_theme = "furo"
+html_title = f"pyterrier-optical {release}"
+myst_heading_anchors = 3
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+napoleon_google_docstring = True
+suppress_warnings = ["myst.domains"]  # sphinx-argparse has no resolve_any_xref; broken references still fail

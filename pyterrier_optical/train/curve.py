@@ -1,0 +1,117 @@
+"""Learning curves of a distillation run, in the dense pipeline's terms: every ``every`` steps, per language of the
+Kolibri dev splits, the student reranking mE5's top ``depth`` English dev strings, alone and fused with mE5's cosine
+(min-max, weight 0.5), logged to ``<out>/curve.jsonl`` with the low- and high-resource means; mE5 alone is logged
+once as the reference."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data.bitext import KOLIBRI_LANGUAGES, load_bitext
+from ..data.languages import language
+from ..rerank.dense import E5Encoder
+from ..rerank.scoring import score_pairs
+from ..util.device import autocast
+from .loop import Callback
+
+logger = logging.getLogger(__name__)
+CURVE_LOG = "curve.jsonl"
+
+
+@dataclass
+class DevLists:
+    """One language's dev queries, each with mE5's top English candidates, their cosines, and the relevant one's
+    position in the list (-1 when mE5 did not retrieve it)."""
+
+    queries: list
+    candidates: list
+    cosines: np.ndarray
+    relevant: np.ndarray
+
+
+def dense_dev_lists(lang: str, depth: int = 20, max_queries: int = 100, encoder: E5Encoder | None = None) -> DevLists:
+    """mE5's top ``depth`` of ``lang``'s Kolibri dev English strings for each of its first ``max_queries`` queries."""
+    pairs = load_bitext(lang, "dev", "kolibri")
+    encoder = encoder or E5Encoder(batch_size=64)
+    english = [en for en, _ in pairs]
+    queries = [other for _, other in pairs][:max_queries]
+    similarity = encoder.encode_queries(queries) @ encoder.encode_docs(english).T
+    top = np.argsort(-similarity, axis=1, kind="stable")[:, :depth]
+    relevant = np.array([int(np.flatnonzero(row == i)[0]) if i in row else -1 for i, row in enumerate(top)])
+    return DevLists(queries, [[english[j] for j in row] for row in top],
+                    np.take_along_axis(similarity, top, axis=1), relevant)
+
+
+def reciprocal_ranks(scores: np.ndarray, relevant: np.ndarray, cutoff: int = 10) -> np.ndarray:
+    """RR@``cutoff`` of each row's relevant position under ``scores`` (0 when absent; ties in its favour)."""
+    out = np.zeros(len(scores))
+    for i, (row, r) in enumerate(zip(scores, relevant)):
+        if r >= 0:
+            rank = int((row > row[r]).sum())
+            out[i] = 1.0 / (rank + 1) if rank < cutoff else 0.0
+    return out
+
+
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Each row scaled to [0, 1] (a constant row to 0)."""
+    low, high = scores.min(axis=1, keepdims=True), scores.max(axis=1, keepdims=True)
+    return (scores - low) / np.where(high > low, high - low, 1.0)
+
+
+class LearningCurve(Callback):
+    """Logs the student's dev RR@10 per Kolibri language, alone and fused with mE5, every ``every`` steps and at the
+    end (``curve.jsonl`` in the run's folder; an interrupted run goes on from the steps it logged)."""
+
+    def __init__(self, tokenizer, every: int, depth: int = 20, max_queries: int = 100, weight: float = 0.5,
+                 languages=KOLIBRI_LANGUAGES, encoder: E5Encoder | None = None):
+        if every < 1:
+            raise ValueError(f"learning-curve evaluation every {every} steps: must be >= 1")
+        self.tokenizer, self.every, self.weight = tokenizer, every, weight
+        encoder = encoder or E5Encoder(batch_size=64)
+        self.lists = {lang: dense_dev_lists(lang, depth, max_queries, encoder) for lang in languages}
+        self.logged = None
+
+    def _log(self, out: Path) -> Path:
+        file = Path(out) / CURVE_LOG
+        if self.logged is None:
+            self.logged = {json.loads(line)["step"] for line in file.read_text().splitlines() if line.strip()} \
+                if file.exists() else set()
+        return file
+
+    def before_step(self, trainer, step: int) -> None:
+        if step % self.every == 0:
+            self.evaluate(trainer, step)
+
+    def after_training(self, trainer) -> None:
+        self.evaluate(trainer, trainer.step)
+
+    def evaluate(self, trainer, step: int) -> None:
+        file = self._log(trainer.out)
+        if step in self.logged:
+            return
+        model = trainer.unwrapped()
+        training = model.training
+        model.eval()
+        record = {"step": step, "alone": {}, "fused": {}, "mE5": {}}
+        with autocast(trainer.precision, trainer.accelerator.device):
+            for lang, lists in self.lists.items():
+                flat = [q for q, c in zip(lists.queries, lists.candidates) for _ in c]
+                scores = score_pairs(model, self.tokenizer, flat, [d for c in lists.candidates for d in c], 256, 64,
+                                     precision=trainer.precision).reshape(lists.cosines.shape)
+                fused = self.weight * minmax(scores) + (1 - self.weight) * minmax(lists.cosines)
+                for key, values in (("alone", scores), ("fused", fused), ("mE5", lists.cosines)):
+                    record[key][lang] = float(reciprocal_ranks(values, lists.relevant).mean())
+        model.train(training)
+        for key in ("alone", "fused", "mE5"):
+            for level in ("low", "high"):
+                values = [v for lang, v in record[key].items() if language(lang).resource == level]
+                record[f"{level}_{key}"] = float(np.mean(values)) if values else None
+        logger.warning("learning curve at step %d: low-resource %.3f alone, %.3f fused (mE5 %.3f)", step,
+                       record["low_alone"], record["low_fused"], record["low_mE5"])
+        with open(file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.logged.add(step)

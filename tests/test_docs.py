@@ -1,0 +1,60 @@
+"""The documentation is checked: the Sphinx docs build with warnings as errors, every Python snippet of the README and
+the docs runs (page by page, in order, one namespace per page), and the first-steps notebook executes."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+NOT_RUN = re.compile(r"<!-- not run: (?P<why>[^>]+) -->\s*$")
+SNIPPET = re.compile(r"^```python\n(?P<code>.*?)^```", re.S | re.M)
+
+
+def snippets(page: Path) -> list:
+    """``(line, code, why_not_run)`` of each Python block of ``page``; a block is not run only when the line before it
+    says why (``<!-- not run: needs the network -->``)."""
+    text = page.read_text(encoding="utf-8")
+    out = []
+    for match in SNIPPET.finditer(text):
+        before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        marker = NOT_RUN.search(before)
+        out.append((text[:match.start()].count("\n") + 1, match["code"], marker["why"] if marker else None))
+    return out
+
+
+def test_the_docs_build_with_warnings_as_errors(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"),
+                           str(tmp_path / "html")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "html" / "api.html").read_text(encoding="utf-8").count("OpticalReranker") > 3
+    assert "--retrain" in (tmp_path / "html" / "cli.html").read_text(encoding="utf-8")  # generated from argparse
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_python_snippet_of_the_page_runs(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": f"snippets of {page.name}"}
+    for line, code, why_not in snippets(page):
+        if why_not:
+            assert len(why_not.strip()) > 10, f"{page.name}:{line}: say why the snippet is not run"
+            continue
+        try:
+            exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
+        except Exception as e:
+            raise AssertionError(f"the snippet at {page.name}:{line} no longer runs: {e!r}") from e
+
+
+def test_the_first_steps_notebook_runs():
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "examples" / "first_steps.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot
+    table = next(o for o in outputs if "text/html" in o.get("data", {}) and "p_corrected" in o["data"]["text/html"])
+    assert "mE5 + OPTICAL" in table["data"]["text/html"]

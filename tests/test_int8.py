@@ -1,0 +1,61 @@
+"""int8 inference (OpenVINO + NNCF): the int8 scores of the shipped reranker and of the dense encoder track fp32's on
+real pairs, the quantised model is cached by the weights it came from, and a missing engine names the extra."""
+import builtins
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from pyterrier_optical import E5Encoder, OpticalReranker
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.rerank import int8
+from pyterrier_optical.util.io import optical_home
+
+pytestmark = pytest.mark.slow
+
+
+def pairs(n=40):
+    """Swahili and German test queries, each with its own English source and another test sentence."""
+    out = []
+    for lang in ("sw", "de"):
+        bitext = load_bitext(lang, "test")[: n // 4]
+        out += [(other, en) for en, other in bitext] + [(other, bitext[i - 1][0]) for i, (_, other) in
+                                                         enumerate(bitext)]
+    return [q for q, _ in out], [d for _, d in out]
+
+
+def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone):
+    queries, texts = pairs()
+    fp32 = OpticalReranker("optical-teacher", precision="fp32", verbose=False)
+    quantised = OpticalReranker("optical-teacher", precision="int8", verbose=False)
+    a, b = fp32.score(queries, texts), quantised.score(queries, texts)
+    assert spearmanr(a, b).statistic > 0.95  # the ranking; int8 logits are shifted by about +.2 here
+    frame = pd.DataFrame({"qid": ["q"] * 4, "query": [queries[0]] * 4, "docno": list("abcd"), "text": texts[:4]})
+    assert sorted(quantised(frame)["rank"]) == [0, 1, 2, 3]
+    folders = sorted((optical_home() / "int8").glob("cross-encoder-*"))
+    built = [f.stat().st_mtime_ns for f in folders]
+    OpticalReranker("optical-teacher", precision="int8", verbose=False)  # the same weights: the cached model
+    assert [f.stat().st_mtime_ns for f in sorted((optical_home() / "int8").glob("cross-encoder-*"))] == built
+    OpticalReranker("optical-student", precision="int8", verbose=False)  # other weights: another quantised model
+    assert len(list((optical_home() / "int8").glob("cross-encoder-*"))) == len(folders) + 1
+
+
+def test_int8_dense_embeddings_track_fp32(e5_backbone):
+    queries, texts = pairs()
+    a = E5Encoder(precision="fp32").score(queries, texts)
+    b = E5Encoder(precision="int8").score(queries, texts)
+    assert spearmanr(a, b).statistic > 0.95 and np.abs(a - b).max() < 0.05
+
+
+def test_int8_without_the_engine_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name in ("openvino", "nncf"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    with pytest.raises(ImportError, match=r"pip install 'pyterrier-optical\[int8\]'"):
+        int8.require_engine()
