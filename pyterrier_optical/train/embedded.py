@@ -208,7 +208,8 @@ def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
 
 def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool, retrain: bool = False) -> Path:
     logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
-                   "`optical build` does it ahead of time", name, model.description, path, remaining_minutes(name))
+                   "`optical build` does it ahead of time", name, model.description, path,
+                   remaining_minutes(name, retrain=True))
     if isinstance(model.recipe, TeacherRecipe):
         recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
         train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
