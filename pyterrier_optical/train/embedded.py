@@ -165,21 +165,21 @@ def embedded_path(name: str, verbose: bool = True, retrain: bool = False) -> Pat
     model = embedded_model(name)
     shipped = None if retrain else usable_shipped(name)
     if shipped is not None:
-        path = shipped_folder(name)
-        if not _assembled(path, shipped):
-            check_writable(optical_home())
-            with folder_lock(path.with_name(path.name + ".build"), f"assembling {name}", wait=True):
-                if not _assembled(path, shipped):
-                    _assemble(shipped, path, verbose)
-        return path
-    path = embedded_folder(name)
-    if is_checkpoint(path):
-        return path
-    check_writable(optical_home())
-    with folder_lock(path.with_name(path.name + ".build"), f"building {name}", wait=True):  # one builder at a time
-        if is_checkpoint(path):  # built by the process this one waited for
-            return path
-        return _build(name, model, path, verbose, retrain)
+        return _made_once(shipped_folder(name), lambda path: _assembled(path, shipped),
+                          lambda path: _assemble(shipped, path, verbose), f"assembling {name}")
+    return _made_once(embedded_folder(name), is_checkpoint, lambda path: _build(name, model, path, verbose, retrain),
+                      f"building {name}")
+
+
+def _made_once(path: Path, ready, make, purpose: str) -> Path:
+    """``path`` once ``ready(path)``: made by ``make(path)`` under its build lock, one maker at a time (a process
+    that waited for another finds it made)."""
+    if not ready(path):
+        check_writable(optical_home())
+        with folder_lock(path.with_name(path.name + ".build"), purpose, wait=True):
+            if not ready(path):
+                make(path)
+    return path
 
 
 def _assembled(path: Path, shipped: ShippedModel) -> bool:

@@ -7,6 +7,7 @@ checking on dev candidate lists that the shipped form ranks as the trained model
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import logging
@@ -79,7 +80,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
         trained_states[name] = trained.state_dict()
         tensors = encode_tensors(trained_states[name], base, trained_states[teacher] if teacher else None)
         states[name] = decode_tensors(tensors, base)
-        shipped = load_cross_encoder(folder, "cpu", verbose=False)[0]
+        shipped = copy.deepcopy(trained)
         shipped.load_state_dict(states[name])
         dev, probe = fidelity(trained, shipped, tokenizer, queries, pools)
         logger.warning("%s: %d tensors shipped; dev %s", name, len(tensors), dev)
