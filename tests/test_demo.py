@@ -156,3 +156,16 @@ def test_reliability_the_score_cache_never_serves_another_checkpoint_under_the_s
         scores.setdefault(str(path), []).append(by_pair(cached(pairs)))
         np.testing.assert_allclose(scores[str(path)][-1], by_pair(reranker(pairs)), rtol=1e-5)
     assert not np.allclose(scores[str(tiny_model_dir)][0], scores[str(other)][0])
+
+
+def test_the_in_domain_headline_is_printed_before_the_out_of_domain_phase(tiny_models, tiny_model_dir, tmp_path,
+                                                                            capsys):
+    run_demo(tmp_path / "demo", ["sw", "de"], models=tiny_models, dense=str(tiny_model_dir), max_queries=4,
+             dev_queries=3, precision="fp32")
+    out = capsys.readouterr().out
+    first, ood = out.index("## First result: low-resource languages"), out.index("[3/3] out of domain")
+    assert first < ood
+    in_domain = out[first:ood]
+    assert "Chromium test splits (in domain), RR@10" in in_domain and "| sw |" in in_domain
+    grid = pd.read_csv(tmp_path / "demo" / "fusion_dev-chromium.csv")
+    assert set(grid["depth"]) == {10}  # the first run reranks at depth 10 only; --full tries 10, 20 and 50

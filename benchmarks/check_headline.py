@@ -1,0 +1,74 @@
+"""Does a demo run print the README's headline? Compares the RR@10 tables of a run's ``headline.md`` (in domain,
+then out of domain) with the two tables under the README's "What the demo finds", cell by cell, and fails when one
+differs by more than the tolerance (default .005: the spread of the bf16/fp32 numeric paths that the README states).
+``benchmarks/first_run.sh`` runs it on the fresh clone's report; run it on every kind of CPU you can reach.
+
+    python benchmarks/check_headline.py runs/demo [--readme README.md] [--tolerance 0.005]
+"""
+import argparse
+import re
+import sys
+from pathlib import Path
+
+SECTION = "## What the demo finds"
+COLUMNS = "columns"
+
+
+def tables(text: str) -> list:
+    """The markdown tables of ``text``, each as {row label: [cell values]} (stars and bold dropped; None where a
+    cell holds no number) with its column names under ``COLUMNS``."""
+    found, rows = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            rows = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if rows is None:
+            rows = {COLUMNS: cells[1:]}
+            found.append(rows)
+        elif not set("".join(cells)) <= set("-: "):
+            number = [re.sub(r"[*\s]", "", c) for c in cells[1:]]
+            rows[cells[0]] = [float(n) if re.fullmatch(r"-?\d*\.\d+", n) else None for n in number]
+    return found
+
+
+def compare(run: dict, readme: dict, tolerance: float) -> list:
+    """Lines naming every cell outside the tolerance, or a row one side lacks."""
+    problems = [] if run[COLUMNS] == readme[COLUMNS] else [f"columns: run {run[COLUMNS]}, README {readme[COLUMNS]}"]
+    for lang in sorted((set(run) | set(readme)) - {COLUMNS}):
+        if lang not in run or lang not in readme:
+            problems.append(f"{lang}: only in the {'run' if lang in run else 'README'}")
+            continue
+        for column, (ours, theirs) in enumerate(zip(run[lang], readme[lang]), 1):
+            if ours is not None and theirs is not None and abs(ours - theirs) > tolerance:
+                problems.append(f"{lang}, column {column}: run {ours:.3f}, README {theirs:.3f}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="the demo's report folder (it holds headline.md)")
+    parser.add_argument("--readme", type=Path, default=Path(__file__).resolve().parent.parent / "README.md")
+    parser.add_argument("--tolerance", type=float, default=0.005)
+    args = parser.parse_args()
+    readme = args.readme.read_text()
+    if SECTION not in readme:
+        sys.exit(f"{args.readme} has no '{SECTION}' section")
+    expected = tables(readme.split(SECTION, 1)[1].split("\n## ", 1)[0])
+    got = tables((args.run / "headline.md").read_text())
+    if len(got) != len(expected):
+        sys.exit(f"the run has {len(got)} headline tables, the README {len(expected)}")
+    failed = False
+    for label, run, readme_table in zip(("in domain", "out of domain"), got, expected):
+        problems = compare(run, readme_table, args.tolerance)
+        largest = max((abs(a - b) for lang in (run.keys() & readme_table.keys()) - {COLUMNS}
+                       for a, b in zip(run[lang], readme_table[lang]) if a is not None and b is not None), default=0)
+        print(f"{label}: {len(run) - 1} languages, largest difference {largest:.3f} (tolerance {args.tolerance:.3f})")
+        for problem in problems:
+            print("  " + problem)
+        failed |= bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
