@@ -24,4 +24,5 @@ grep -a "building the embedded\|teacher: 100%\|student: 100%" "$scratch/stderr.l
 grep -a "Wall clock of this run" runs/demo/report.md || true
 grep -a "Elapsed (wall clock)\|Maximum resident set size" "$scratch/stderr.log"
 grep -a -c "" "$scratch/stdout.log" > /dev/null && sed -n '/^[0-9]* ## Headline/,$p' "$scratch/stdout.log" | cut -d' ' -f2- | head -30
+.venv/bin/python benchmarks/check_headline.py runs/demo || echo "the headline differs from the README's (above)"
 echo "logs: $scratch/stdout.log $scratch/stderr.log"

@@ -58,3 +58,24 @@ def test_the_first_steps_notebook_runs():
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot
     table = next(o for o in outputs if "text/html" in o.get("data", {}) and "p_corrected" in o["data"]["text/html"])
     assert "mE5 + OPTICAL" in table["data"]["text/html"]
+
+
+def test_the_readme_headline_is_what_check_headline_compares_runs_with(tmp_path):
+    """The README's demo tables parse as the demo writes them (so ``benchmarks/check_headline.py`` can hold every
+    machine's run to them), and a run that differs beyond the tolerance fails the check, naming the cell."""
+    script = ROOT / "benchmarks" / "check_headline.py"
+    section = (ROOT / "README.md").read_text().split("## What the demo finds", 1)[1].split("\n## ", 1)[0]
+    tables = [line for line in section.splitlines() if line.startswith("|")]
+    run = tmp_path / "demo"
+    run.mkdir()
+    rows = ["| lang |" + line.split("|", 2)[2] if "domain" in line else line for line in tables]
+    (run / "headline.md").write_text("\n".join(rows[:6] + [""] + rows[6:]))
+    same = subprocess.run([sys.executable, str(script), str(run)], capture_output=True, text=True)
+    assert same.returncode == 0 and "largest difference 0.000" in same.stdout, same.stdout + same.stderr
+    sw = next(i for i, row in enumerate(rows) if row.startswith("| sw |"))
+    cells = rows[sw].split("|")
+    cells[3] = " 0.850 " if "0.850" not in cells[3] else " 0.900 "
+    rows[sw] = "|".join(cells)
+    (run / "headline.md").write_text("\n".join(rows[:6] + [""] + rows[6:]))
+    moved = subprocess.run([sys.executable, str(script), str(run)], capture_output=True, text=True)
+    assert moved.returncode == 1 and "sw, column 2: run" in moved.stdout, moved.stdout
