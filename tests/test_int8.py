@@ -59,3 +59,23 @@ def test_int8_without_the_engine_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     with pytest.raises(ImportError, match=r"pip install 'pyterrier-optical\[int8\]'"):
         int8.require_engine()
+
+
+def test_reliability_a_corrupt_cached_int8_model_is_quantised_again(tiny_model_dir, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("OPTICAL_HOME", str(tmp_path / "home"))
+    queries, texts = pairs(8)
+    first = OpticalReranker(str(tiny_model_dir), precision="int8", verbose=False).score(queries, texts)
+    [weights] = (tmp_path / "home" / "int8").glob("cross-encoder-*/model.bin")
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a truncated cache
+    again = OpticalReranker(str(tiny_model_dir), precision="int8", verbose=False).score(queries, texts)
+    assert "cannot be read" in caplog.text and "quantising it again" in caplog.text
+    np.testing.assert_allclose(again, first, rtol=1e-4, atol=1e-4)
+    assert weights.stat().st_size > 0 and len(list((tmp_path / "home" / "int8").iterdir())) == 1
+
+
+def test_int8_on_a_platform_without_the_cpu_plugin_says_what_to_use(monkeypatch):
+    import openvino
+
+    monkeypatch.setattr(openvino.Core, "available_devices", property(lambda self: ["GPU"]))
+    with pytest.raises(RuntimeError, match=r"needs OpenVINO's CPU plugin.*use precision='fp32'"):
+        int8.require_engine()

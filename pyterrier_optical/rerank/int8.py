@@ -32,6 +32,11 @@ def require_engine():
     except ImportError:
         raise ImportError("precision='int8' needs OpenVINO and NNCF: pip install 'pyterrier-optical[int8]'"
                           ) from None
+    if "CPU" not in openvino.Core().available_devices:
+        import platform
+
+        raise RuntimeError(f"precision='int8' needs OpenVINO's CPU plugin, which it does not offer on this platform "
+                           f"({platform.machine()}): use precision='fp32' (or 'bf16' where the CPU has bf16 units)")
     return openvino, nncf
 
 
@@ -98,13 +103,24 @@ def int8_encoder(model, tokenizer, max_length: int, weights: str, prompt: str = 
 
 
 def _int8(model, tokenizer, encoded, name: str) -> Int8Model:
+    """The cached int8 model ``name``, quantised first when it is missing; a cached one OpenVINO cannot read
+    (truncated, altered) is quantised again, never loaded."""
     openvino, nncf = require_engine()
     folder = optical_home() / "int8" / f"{name}-{_digest(openvino.__version__, nncf.__version__)}"
+    build_lock = folder.with_name(folder.name + ".build")
     if not (folder / MODEL_FILE).is_file():
-        with folder_lock(folder.with_name(folder.name + ".build"), "quantising a model to int8", wait=True):
+        with folder_lock(build_lock, "quantising a model to int8", wait=True):
             if not (folder / MODEL_FILE).is_file():
                 _quantise(model, tokenizer, encoded, folder)
-    return Int8Model(openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU"), model.config)
+    try:
+        compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logger.warning("the cached int8 model %s cannot be read (%s): quantising it again", folder, reason)
+        with folder_lock(build_lock, "quantising a model to int8", wait=True):
+            _quantise(model, tokenizer, encoded, folder)
+        compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
+    return Int8Model(compiled, model.config)
 
 
 def _quantise(model, tokenizer, encoded, folder):
