@@ -61,6 +61,13 @@ def test_overlong_document_and_query_are_truncated(tiny_reranker):
     assert tiny_reranker.score(["privacy settings"], [prefix])[0] == pytest.approx(s[0], abs=1e-5)
 
 
+def test_a_shortened_query_is_reported_once(tiny_reranker, caplog):
+    query = " ".join(["bluetooth"] * 400) + " once"
+    for _ in range(3):  # as training meets the same query every epoch
+        tiny_reranker.score([query, query], ["a", "b"])
+    assert caplog.text.count("exceed") == 1 and "1 queries exceed" in caplog.text
+
+
 def test_batch_size_does_not_change_scores(tiny_model_dir):
     queries = ["privacy settings"] * 7 + ["open tab"] * 7
     texts = [f"{'word ' * i}privacy and security" for i in range(14)]

@@ -37,6 +37,9 @@ def model_max_length(model, tokenizer, requested: int) -> int:
     return min(limits)
 
 
+_SHORTENED_BEFORE = set()  # queries already reported as shortened: training meets the same ones every epoch
+
+
 def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwargs):
     """Tokenise (query, text) pairs to at most ``max_length`` tokens, truncating the text, never the query
     (a query longer than half of ``max_length`` is shortened to that half, with a warning)."""
@@ -45,7 +48,11 @@ def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwarg
     offsets = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     shortened = {q: q[:spans[limit][0]] for q, spans in zip(unique, offsets) if len(spans) > limit}
     if shortened:
-        logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened", len(shortened), limit)
+        new = shortened.keys() - _SHORTENED_BEFORE
+        if new:
+            logger.warning("%d queries exceed %d tokens (half of max_length) and were shortened (each is reported "
+                           "once)", len(new), limit)
+            _SHORTENED_BEFORE.update(new)
         queries = [shortened.get(q, q) for q in queries]
     return tokenizer(queries, texts, truncation="only_second", max_length=max_length, **kwargs)
 
