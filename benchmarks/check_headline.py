@@ -32,17 +32,21 @@ def tables(text: str) -> list:
     return found
 
 
-def compare(run: dict, readme: dict, tolerance: float) -> list:
-    """Lines naming every cell outside the tolerance, or a row one side lacks."""
+def compare(run: dict, readme: dict, tolerance: float) -> tuple:
+    """Lines naming every cell outside the tolerance, or a row one side lacks; and the largest difference."""
     problems = [] if run[COLUMNS] == readme[COLUMNS] else [f"columns: run {run[COLUMNS]}, README {readme[COLUMNS]}"]
+    largest = 0.0
     for lang in sorted((set(run) | set(readme)) - {COLUMNS}):
         if lang not in run or lang not in readme:
             problems.append(f"{lang}: only in the {'run' if lang in run else 'README'}")
             continue
         for column, (ours, theirs) in enumerate(zip(run[lang], readme[lang]), 1):
-            if ours is not None and theirs is not None and abs(ours - theirs) > tolerance:
+            if ours is None or theirs is None:
+                continue
+            largest = max(largest, abs(ours - theirs))
+            if abs(ours - theirs) > tolerance:
                 problems.append(f"{lang}, column {column}: run {ours:.3f}, README {theirs:.3f}")
-    return problems
+    return problems, largest
 
 
 def main() -> int:
@@ -60,9 +64,7 @@ def main() -> int:
         sys.exit(f"the run has {len(got)} headline tables, the README {len(expected)}")
     failed = False
     for label, run, readme_table in zip(("in domain", "out of domain"), got, expected):
-        problems = compare(run, readme_table, args.tolerance)
-        largest = max((abs(a - b) for lang in (run.keys() & readme_table.keys()) - {COLUMNS}
-                       for a, b in zip(run[lang], readme_table[lang]) if a is not None and b is not None), default=0)
+        problems, largest = compare(run, readme_table, args.tolerance)
         print(f"{label}: {len(run) - 1} languages, largest difference {largest:.3f} (tolerance {args.tolerance:.3f})")
         for problem in problems:
             print("  " + problem)

@@ -103,24 +103,30 @@ def int8_encoder(model, tokenizer, max_length: int, weights: str, prompt: str = 
 
 
 def _int8(model, tokenizer, encoded, name: str) -> Int8Model:
-    """The cached int8 model ``name``, quantised first when it is missing; a cached one OpenVINO cannot read
-    (truncated, altered) is quantised again, never loaded."""
+    """The cached int8 model ``name``, quantised first (one process at a time) when it is missing or OpenVINO cannot
+    read it (truncated, altered): a damaged cache is never loaded."""
     openvino, nncf = require_engine()
     folder = optical_home() / "int8" / f"{name}-{_digest(openvino.__version__, nncf.__version__)}"
-    build_lock = folder.with_name(folder.name + ".build")
-    if not (folder / MODEL_FILE).is_file():
-        with folder_lock(build_lock, "quantising a model to int8", wait=True):
-            if not (folder / MODEL_FILE).is_file():
+    compiled = _compiled(openvino, folder)
+    if compiled is None:
+        with folder_lock(folder.with_name(folder.name + ".build"), "quantising a model to int8", wait=True):
+            compiled = _compiled(openvino, folder)  # another process may have made it meanwhile
+            if compiled is None:
                 _quantise(model, tokenizer, encoded, folder)
+                compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
+    return Int8Model(compiled, model.config)
+
+
+def _compiled(openvino, folder):
+    """The int8 model in ``folder`` compiled for the CPU; None when it is missing or unreadable (said in a warning)."""
+    if not (folder / MODEL_FILE).is_file():
+        return None
     try:
-        compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
+        return openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         logger.warning("the cached int8 model %s cannot be read (%s): quantising it again", folder, reason)
-        with folder_lock(build_lock, "quantising a model to int8", wait=True):
-            _quantise(model, tokenizer, encoded, folder)
-        compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
-    return Int8Model(compiled, model.config)
+        return None
 
 
 def _quantise(model, tokenizer, encoded, folder):
