@@ -230,14 +230,15 @@ class StudentRecipe:
 TEACHER = TeacherRecipe(TrainingConfig(steps=160, batch_size=8, lr=3e-5, head_lr=3e-4, checkpoint_every=40,
                                        precision="auto"), freeze_layers=6)
 CODESWITCH_TEACHER = replace(TEACHER, codeswitch=0.5)
-# the default student (README, "Which student ships"): the whole encoder aligned (align_layer "last": all twelve
-# blocks learn, the head stays the teacher's) for 400 steps, score-distillation candidates and dev lists from mE5's
-# neighbours. Kolibri dev, mE5 top 20, low-resource MRR@10 reranking alone: .712 / .726 over two seeds, against .673
-# for the 400-step student aligned at layer 6 (three seeds) and .614 for the 100-step one (CODESWITCH_STUDENT's
-# recipe); fused with mE5 .805 / .815 against .807 and .789.
+# the default student (docs, "Which student ships"): the whole encoder aligned (align_layer "last": all twelve blocks
+# learn, the head stays the teacher's) for 800 steps, score-distillation candidates and dev lists from mE5's
+# neighbours; its step chosen by learning curves (docs/curves/). Kolibri dev, mE5 top 20, low-resource MRR@10
+# reranking alone: .739 / .737 over two seeds at step 800 (.742 / .740 at 600), against .712 / .726 for the same recipe
+# at 400 steps and .614 for the 100-step one (CODESWITCH_STUDENT's recipe); fused with mE5 .826 / .828 against
+# .805 / .815 and .789.
 STUDENT = StudentRecipe(DistillConfig(align_layer="last", score_weight=1.0, score_candidates=8, candidate_source="mE5"),
-                        TrainingConfig(steps=400, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=50,
-                                       precision="auto"), eval_every=50, dev_candidates="mE5")
+                        TrainingConfig(steps=800, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=100,
+                                       precision="auto"), eval_every=100, dev_candidates="mE5")
 # the code-switch teacher's student: the first-run recipe (100 steps, layer 6, BM25 candidates), a quarter of the cost
 CODESWITCH_STUDENT = StudentRecipe(DistillConfig(align_layer=6, score_weight=1.0, score_candidates=8),
                                    TrainingConfig(steps=100, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=25,

@@ -58,7 +58,7 @@ class EmbeddedModel:
 
 EMBEDDED = {
     "optical-student": EmbeddedModel("student-e5-small", STUDENT, "the OPTICAL student (the default reranker)",
-                                     {"fp32": 60, "bf16": 20, "bf16-avx512": 32}, teacher="optical-teacher"),
+                                     {"fp32": 120, "bf16": 40, "bf16-avx512": 75}, teacher="optical-teacher"),
     "optical-teacher": EmbeddedModel("teacher-e5-small", TEACHER, "the English teacher cross-encoder",
                                      {"fp32": 11, "bf16": 3, "bf16-avx512": 11}),
     "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50", CODESWITCH_TEACHER,
