@@ -54,7 +54,7 @@ def test_flags_override_the_config_file_and_say_so(tmp_path, caplog):
     assert recipe.training.lr == 1e-4 and recipe.distillation.epsilon == 0.2 and recipe.eval_every == 5
     assert recipe.distillation.freeze_upper is False and recipe.languages == ("sw", "de")
     assert dataclasses.replace(recipe, training=STUDENT.training, distillation=STUDENT.distillation,
-                               eval_every=50, languages=STUDENT.languages) == STUDENT
+                               eval_every=STUDENT.eval_every, languages=STUDENT.languages) == STUDENT
 
 
 def test_bad_config_files_are_refused(tmp_path, capsys):
