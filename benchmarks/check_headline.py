@@ -43,8 +43,9 @@ def compare(run: dict, readme: dict, tolerance: float) -> tuple:
         for column, (ours, theirs) in enumerate(zip(run[lang], readme[lang]), 1):
             if ours is None or theirs is None:
                 continue
-            largest = max(largest, abs(ours - theirs))
-            if abs(ours - theirs) > tolerance:
+            difference = abs(ours - theirs)
+            largest = max(largest, difference)
+            if difference > tolerance:
                 problems.append(f"{lang}, column {column}: run {ours:.3f}, README {theirs:.3f}")
     return problems, largest
 
