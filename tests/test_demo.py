@@ -67,13 +67,12 @@ def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path)
     report.unlink()
     run(tmp_path / "demo", tiny_models, tiny_model_dir)
     assert {f: f.stat().st_mtime_ns for f in (folder / "runs" / "chromium").rglob("*.res.gz")} == saved
-    # resumed with more queries: the saved runs are rerun, and the table is the one of a fresh run
+    # resumed with more queries: the saved runs are rerun, and the table is the one of a fresh run (overwrite empties
+    # the folder: nothing saved is reused)
     report.unlink()
-    more = run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8)
-    fresh = run(tmp_path / "fresh", tiny_models, tiny_model_dir, max_queries=8)
-    pd.testing.assert_frame_equal(pd.read_csv(more.parent / "results-1.csv"),
-                                  pd.read_csv(fresh.parent / "results-1.csv"))
-    run(tmp_path / "demo", tiny_models, tiny_model_dir, overwrite=True)
+    more = pd.read_csv(run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8).parent / "results-1.csv")
+    fresh = run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8, overwrite=True)
+    pd.testing.assert_frame_equal(more, pd.read_csv(fresh.parent / "results-1.csv"))
     assert not set(saved) & {f for f in (folder / "runs" / "chromium").rglob("*.res.gz")
                              if f.stat().st_mtime_ns == saved.get(f)}
 

@@ -25,19 +25,19 @@ def pairs(n=40):
     return [q for q, _ in out], [d for _, d in out]
 
 
-def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone):
+def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone, tiny_model_dir):
     queries, texts = pairs()
-    fp32 = OpticalReranker("optical-teacher", precision="fp32", verbose=False)
-    quantised = OpticalReranker("optical-teacher", precision="int8", verbose=False)
+    fp32 = OpticalReranker("optical-student", precision="fp32", verbose=False)
+    quantised = OpticalReranker("optical-student", precision="int8", verbose=False)
     a, b = fp32.score(queries, texts), quantised.score(queries, texts)
-    assert spearmanr(a, b).statistic > 0.95  # the ranking; int8 logits are shifted by about +.2 here
+    assert spearmanr(a, b).statistic > 0.95  # the ranking; int8 logits are shifted a little
     frame = pd.DataFrame({"qid": ["q"] * 4, "query": [queries[0]] * 4, "docno": list("abcd"), "text": texts[:4]})
     assert sorted(quantised(frame)["rank"]) == [0, 1, 2, 3]
     folders = sorted((optical_home() / "int8").glob("cross-encoder-*"))
     built = [f.stat().st_mtime_ns for f in folders]
-    OpticalReranker("optical-teacher", precision="int8", verbose=False)  # the same weights: the cached model
+    OpticalReranker("optical-student", precision="int8", verbose=False)  # the same weights: the cached model
     assert [f.stat().st_mtime_ns for f in sorted((optical_home() / "int8").glob("cross-encoder-*"))] == built
-    OpticalReranker("optical-student", precision="int8", verbose=False)  # other weights: another quantised model
+    OpticalReranker(str(tiny_model_dir), precision="int8", verbose=False)  # other weights: another quantised model
     assert len(list((optical_home() / "int8").glob("cross-encoder-*"))) == len(folders) + 1
 
 

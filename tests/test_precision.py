@@ -94,8 +94,9 @@ def test_sinkhorn_on_bf16_states_matches_pot():
     a, b = mask_marginals(mx), mask_marginals(my)
     for i in range(len(cost)):
         ci = cost[i][mx[i]][:, my[i]].double().numpy()
+        # stopThr 1e-7: the float32 marginals' sums differ by ~1e-8 in float64, below which POT cannot get
         reference = pot.sinkhorn(a[i][mx[i]].double().numpy(), b[i][my[i]].double().numpy(), ci, 0.05,
-                                 method="sinkhorn_log", numItermax=20_000, stopThr=1e-11)
+                                 method="sinkhorn_log", numItermax=20_000, stopThr=1e-7)
         np.testing.assert_allclose(transport.plan[i][mx[i]][:, my[i]].numpy(), reference, atol=1e-5)
 
 
@@ -111,7 +112,9 @@ class AutocastOffBetweenSteps(Callback):
 
 
 def teacher_losses(tok, examples, tmp_path, precision, steps=60):
-    config = TrainingConfig(steps=steps, batch_size=8, lr=3e-3, head_lr=3e-3, checkpoint_every=1000, device="cpu",
+    # 2e-3, not the fp32 test's 3e-3: in bf16 this tiny model collapses to constant scores (loss ln 4) at 3e-3 for
+    # 2 of 8 seeds, and on some CPU kinds for seed 1; at 2e-3 all 8 seeds learn on three oneDNN/ATen paths
+    config = TrainingConfig(steps=steps, batch_size=8, lr=2e-3, head_lr=2e-3, checkpoint_every=1000, device="cpu",
                             verbose=False, precision=precision)
     out = train_teacher(examples, tmp_path / precision, TeacherRecipe(config, max_length=64, negatives=3),
                         build_tiny_cross_encoder(tok, seed=1), tok)

@@ -108,14 +108,21 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
     if not grid:
         raise ValueError("empty grid of fusion weights")
     check_method(method)
-    qrels = qrels[qrels["qid"].astype(str).isin(set(run["qid"].astype(str)))]  # only the queries that were run
-    frames = []
-    for w in grid:
-        fused_run = LinearFusion(w, method)(run).rename(columns={"qid": "query_id", "docno": "doc_id"})
-        values = ir_measures.iter_calc([measure], qrels.rename(columns={"qid": "query_id", "docno": "doc_id",
-                                                                      "label": "relevance"}), fused_run)
-        frames.append(pd.DataFrame([(w, m.query_id, m.value) for m in values], columns=["weight", "qid", "value"]))
-    return pd.concat(frames, ignore_index=True)
+    norm = NORMALISERS[method]
+    reranker, first = (norm(run, "score"), norm(run, FIRST_SCORE)) if len(run) else (run["score"], run["score"])
+    qids = run["qid"].astype(str)
+    qrels = qrels.assign(qid=qrels["qid"].astype(str))
+    qrels = qrels[qrels["qid"].isin(set(qids))]  # only the queries that were run
+    # every weight's fused run in one evaluation: query ids "<weight index>|<qid>" (the score expression is
+    # LinearFusion's; the measure ranks by score, so no re-ranking is needed)
+    runs = pd.concat([pd.DataFrame({"query_id": f"{i}|" + qids, "doc_id": run["docno"].astype(str),
+                                    "score": (w * reranker + (1 - w) * first).to_numpy()}) for i, w in enumerate(grid)])
+    judged = pd.concat([pd.DataFrame({"query_id": f"{i}|" + qrels["qid"], "doc_id": qrels["docno"].astype(str),
+                                      "relevance": qrels["label"].to_numpy()}) for i in range(len(grid))])
+    rows = [(*m.query_id.split("|", 1), m.value) for m in ir_measures.iter_calc([measure], judged, runs)]
+    curve = pd.DataFrame(rows, columns=["weight", "qid", "value"]).astype({"weight": int})
+    curve = curve.sort_values(["weight", "qid"], kind="stable", ignore_index=True)
+    return curve.assign(weight=[grid[i] for i in curve["weight"]])
 
 
 def best_weight(curve: pd.DataFrame) -> float:
