@@ -1,14 +1,22 @@
 """Shared fixtures: tiny models built in the test session, and the real converted backbone."""
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
-# every test reads and writes a private cache, never the user's
-os.environ.setdefault("OPTICAL_HOME", tempfile.mkdtemp(prefix="optical-home-"))
+# every test reads and writes a private cache, never the user's; the session's scratch folder (1.7 GB with the
+# converted backbone) is removed when the session ends
+SESSION_SCRATCH = Path(tempfile.mkdtemp(prefix="optical-tests-"))
+os.environ.setdefault("OPTICAL_HOME", str(SESSION_SCRATCH / "home"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("PYTERRIER_HOME", tempfile.mkdtemp(prefix="pyterrier-home-"))
+os.environ.setdefault("PYTERRIER_HOME", str(SESSION_SCRATCH / "pyterrier"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_SCRATCH, ignore_errors=True)
 
 import pyterrier_optical.data.bitext as bitext  # noqa: E402
 
@@ -22,15 +30,24 @@ def fixture_sentences():
     return out
 
 
-def build_tiny_tokenizer(sentences):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+def build_tiny_tokenizer(sentences, size: int = 1500):
+    """A WordPiece tokenizer whose vocabulary is fixed by ``sentences`` alone: every character (alone and as a
+    continuation) and then the most frequent words (ties by the word). The tokenizers trainer is not used: its
+    vocabulary varies from process to process, and so would every tiny model of a test session."""
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts = Counter(word for sentence in sentences
+                     for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence)))
+    chars = sorted({c for word in counts for c in word})
+    words = sorted(counts, key=lambda word: (-counts[word], word))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok.train_from_iterator(sentences, trainers.WordPieceTrainer(vocab_size=1500, special_tokens=specials))
+    vocab = list(dict.fromkeys(specials + chars + ["##" + c for c in chars] + words))[:size]
+    tok = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])

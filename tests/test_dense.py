@@ -36,7 +36,7 @@ def test_e5_encoder_is_the_backbones_embedding_and_retrieves(e5_backbone, tmp_pa
 
 
 def test_dense_index_round_trip_and_bad_input(tiny_model_dir, tmp_path):
-    encoder = E5Encoder(str(tiny_model_dir), batch_size=2, precision="fp32", cache_docs=True)
+    encoder = E5Encoder(str(tiny_model_dir), batch_size=2, precision="fp32", cache=True)
     index = DenseIndex(tmp_path / "index", encoder).index(pd.DataFrame(DOCS).astype({"text": object}))
     assert index.built() and index.texts()["d"] == "404"  # numbers are read as their text
     topics = pd.DataFrame({"qid": ["1", "2"], "query": ["Open a new tab", "window"]})
@@ -63,6 +63,24 @@ def test_dense_index_round_trip_and_bad_input(tiny_model_dir, tmp_path):
         DenseIndex(tmp_path / "none", encoder).retriever()
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         E5Encoder(str(tiny_model_dir), batch_size=0)
+
+
+def test_a_caching_encoder_encodes_each_query_and_document_once(tiny_model_dir, monkeypatch):
+    encoder = E5Encoder(str(tiny_model_dir), batch_size=2, precision="fp32", cache=True)
+    plain = E5Encoder(str(tiny_model_dir), batch_size=2, precision="fp32")
+    encoded = []
+    real = E5Encoder._encode
+    monkeypatch.setattr(E5Encoder, "_encode",
+                        lambda self, texts, *args: encoded.append(list(texts)) or real(self, texts, *args))
+    topics = pd.DataFrame({"qid": ["1", "2"], "query": ["Open a new tab", "window"]})
+    first = encoder.query_encoder()(topics)
+    again = encoder.query_encoder()(topics.assign(qid=["3", "4"]))
+    np.testing.assert_array_equal(np.stack(first["query_vec"]), np.stack(again["query_vec"]))
+    np.testing.assert_allclose(np.stack(first["query_vec"]), plain.encode_queries(topics["query"]), atol=1e-6)
+    # the same text as a document is another vector (the passage prompt)
+    assert not np.allclose(encoder.encode_docs(["window"])[0], encoder.encode_queries(["window"])[0])
+    assert [texts for texts in encoded if texts != ["Open a new tab", "window"]] == [["window"]]  # the document
+    assert len(encoded) == 3  # the caching encoder's queries once, the plain one's, the document
 
 
 def test_rerank_depth_is_capped_and_dev_overlap_is_refused():

@@ -4,7 +4,6 @@ an equal transformer. (``TransformerTestCase.test_schematic`` is skipped: ``pt.s
 downloads PyTerrier's documentation inventory, ``objects.inv``, to link each class, which needs the network in
 pyterrier 1.1. The labels it would check are checked directly.)"""
 import functools
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +14,11 @@ from pyterrier_optical import (CodeSwitch, E5Encoder, KeepScore, LexiconTranslat
                                MultilingualBM25, NMTTranslate, OpticalReranker, shipped_lexicon)
 from pyterrier_optical.retrieve.lucene import LuceneBM25Index
 
-from conftest import build_tiny_cross_encoder, build_tiny_tokenizer, fixture_sentences
+from conftest import SESSION_SCRATCH, build_tiny_cross_encoder, build_tiny_tokenizer, fixture_sentences
 
 
-@functools.cache
 def scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="optical-transformers-"))
+    return SESSION_SCRATCH / "transformers"
 
 
 @functools.cache

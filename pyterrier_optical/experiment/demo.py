@@ -311,7 +311,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
                                 "bars) and the dense encoder"):
         rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision)
                      for name, m in models.items() if m is not None}
-        encoder = E5Encoder(dense, precision=precision, cache_docs=True)
+        encoder = E5Encoder(dense, precision=precision, cache=True)
     demo = Demo(out, rerankers, encoder, rerank_depth, nmt, nmt_codes, verbose)
 
     def datasets_of(source: str, langs) -> dict:

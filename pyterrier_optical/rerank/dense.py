@@ -54,8 +54,8 @@ class E5Encoder(pyterrier_dr.E5):
             returned in float32.
         text_field: the document column read.
         verbose: progress bars.
-        cache_docs: keep each document text's vector in memory, so that a text met again (in another collection
-            or split) is not encoded twice.
+        cache: keep each text's vector in memory (per prompt), so that a query or document met again (by another
+            pipeline over the same topics, or in another collection or split) is not encoded twice.
 
     Its ``query_encoder()``, ``doc_encoder()``, ``text_scorer()`` and ``scorer()`` are pyterrier-dr's.
     """
@@ -63,7 +63,7 @@ class E5Encoder(pyterrier_dr.E5):
     query_prompt, doc_prompt = "query: ", "passage: "
 
     def __init__(self, model_name: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
-                 precision: str = "auto", text_field: str = "text", verbose: bool = False, cache_docs: bool = False):
+                 precision: str = "auto", text_field: str = "text", verbose: bool = False, cache: bool = False):
         check_positive_int("batch_size", batch_size)
         check_positive_int("max_length", max_length)
         self.precision_ = resolve_precision(precision, infer_device(device))
@@ -71,7 +71,7 @@ class E5Encoder(pyterrier_dr.E5):
             super().__init__(checked_model_path(model_name), batch_size=batch_size, text_field=text_field,
                              verbose=verbose, device=device)
         self.model_name, self.max_length, self.precision = model_name, max_length, precision
-        self.cache_docs, self._doc_vectors = cache_docs, {}
+        self.cache, self._vectors = cache, {}  # (prompt, text) -> vector
         self.model.max_seq_length = min(max_length, self.model.max_seq_length or max_length)
         self.int8_ = None
         if self.precision_ == "int8":
@@ -134,17 +134,21 @@ class E5Encoder(pyterrier_dr.E5):
         return TextQueryEncoder(self, verbose=verbose, batch_size=batch_size)
 
     def encode_queries(self, texts, batch_size=None) -> np.ndarray:
-        return self._encode(texts, self.query_prompt, batch_size)
+        return self._cached_encode(texts, self.query_prompt, batch_size)
 
     def encode_docs(self, texts, batch_size=None) -> np.ndarray:
-        if not self.cache_docs:
-            return self._encode(texts, self.doc_prompt, batch_size)
+        return self._cached_encode(texts, self.doc_prompt, batch_size)
+
+    def _cached_encode(self, texts, prompt: str, batch_size=None) -> np.ndarray:
+        if not self.cache:
+            return self._encode(texts, prompt, batch_size)
         texts = clean_texts(list(texts))
-        new = [t for t in dict.fromkeys(texts) if t not in self._doc_vectors]
-        self._doc_vectors.update(zip(new, self._encode(new, self.doc_prompt, batch_size)))
+        new = [t for t in dict.fromkeys(texts) if (prompt, t) not in self._vectors]
+        if new:
+            self._vectors.update(((prompt, t), v) for t, v in zip(new, self._encode(new, prompt, batch_size)))
         if not texts:
             return np.zeros((0, self.config.hidden_size), dtype=np.float32)
-        return np.stack([self._doc_vectors[t] for t in texts])
+        return np.stack([self._vectors[prompt, t] for t in texts])
 
 
 class DenseIndex:

@@ -66,7 +66,7 @@ class LuceneBM25Index(pt.Indexer):
     """
 
     def __init__(self, path, lang: str = "en", overwrite: bool = False, threads: int = 1, verbose: bool = True):
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # the JVM resolves relative paths against its own start-up folder
         self.lang = language(lang).code
         self.overwrite, self.threads, self.verbose = overwrite, threads, verbose
         config = self.path / CONFIG_FILE
