@@ -70,6 +70,11 @@ def reciprocal_rank(frame: pd.DataFrame, column: str) -> pd.Series:
 NORMALISERS = {"minmax": minmax, "zscore": zscore, "rrf": reciprocal_rank}
 
 
+def mixed(weight: float, reranker, first):
+    """The fused score of normalised reranker and first-stage scores: ``weight * reranker + (1 - weight) * first``."""
+    return weight * reranker + (1 - weight) * first
+
+
 class LinearFusion(pt.Transformer):
     """``score = weight * norm(score) + (1 - weight) * norm(first)`` per query, then re-ranked; ``method`` picks
     ``norm``: ``"minmax"`` (default), ``"zscore"`` or ``"rrf"`` (reciprocal ranks: weighted RRF).
@@ -90,7 +95,7 @@ class LinearFusion(pt.Transformer):
         if inp.empty:
             return inp
         norm = NORMALISERS[self.method]
-        score = self.weight * norm(inp, "score") + (1 - self.weight) * norm(inp, self.first)
+        score = mixed(self.weight, norm(inp, "score"), norm(inp, self.first))
         return ranked(inp.assign(score=score.to_numpy()))
 
 
@@ -109,20 +114,21 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
         raise ValueError("empty grid of fusion weights")
     check_method(method)
     norm = NORMALISERS[method]
-    reranker, first = (norm(run, "score"), norm(run, FIRST_SCORE)) if len(run) else (run["score"], run["score"])
+    reranker, first = norm(run, "score"), norm(run, FIRST_SCORE)
     qids = run["qid"].astype(str)
     qrels = qrels.assign(qid=qrels["qid"].astype(str))
     qrels = qrels[qrels["qid"].isin(set(qids))]  # only the queries that were run
-    # every weight's fused run in one evaluation: query ids "<weight index>|<qid>" (the score expression is
-    # LinearFusion's; the measure ranks by score, so no re-ranking is needed)
+    # every weight's fused run in one evaluation, as query ids "<weight index>|<qid>" (LinearFusion's scores; the
+    # measure ranks by score, so no re-ranking is needed)
     runs = pd.concat([pd.DataFrame({"query_id": f"{i}|" + qids, "doc_id": run["docno"].astype(str),
-                                    "score": (w * reranker + (1 - w) * first).to_numpy()}) for i, w in enumerate(grid)])
+                                    "score": mixed(w, reranker, first).to_numpy()}) for i, w in enumerate(grid)])
     judged = pd.concat([pd.DataFrame({"query_id": f"{i}|" + qrels["qid"], "doc_id": qrels["docno"].astype(str),
                                       "relevance": qrels["label"].to_numpy()}) for i in range(len(grid))])
-    rows = [(*m.query_id.split("|", 1), m.value) for m in ir_measures.iter_calc([measure], judged, runs)]
-    curve = pd.DataFrame(rows, columns=["weight", "qid", "value"]).astype({"weight": int})
-    curve = curve.sort_values(["weight", "qid"], kind="stable", ignore_index=True)
-    return curve.assign(weight=[grid[i] for i in curve["weight"]])
+    rows = [(int(index), qid, m.value) for m in ir_measures.iter_calc([measure], judged, runs)
+            for index, qid in [m.query_id.split("|", 1)]]
+    curve = pd.DataFrame(rows, columns=["index", "qid", "value"]).sort_values(["index", "qid"], kind="stable")
+    return pd.DataFrame({"weight": [grid[i] for i in curve["index"]], "qid": curve["qid"].to_numpy(),
+                         "value": curve["value"].to_numpy()})
 
 
 def best_weight(curve: pd.DataFrame) -> float:
