@@ -166,5 +166,8 @@ def test_the_in_domain_headline_is_printed_before_the_out_of_domain_phase(tiny_m
     assert first < ood
     in_domain = out[first:ood]
     assert "Chromium test splits (in domain), RR@10" in in_domain and "| sw |" in in_domain
+    # printed from the low-resource languages alone, before de was run: the same table as the final headline's
+    first_table = in_domain.split("\n\n")[2]
+    assert first_table.startswith("| lang |") and first_table in (tmp_path / "demo" / "headline.md").read_text()
     grid = pd.read_csv(tmp_path / "demo" / "fusion_dev-chromium.csv")
     assert set(grid["depth"]) == {10}  # the first run reranks at depth 10 only; --full tries 10, 20 and 50
