@@ -142,6 +142,31 @@ def test_best_dev_checkpoint_is_the_output(tiny_model_dir, bitext, tmp_path):
     assert all(torch.equal(final[k], kept[k]) for k in kept)
 
 
+def test_the_last_curve_point_is_of_the_last_step_not_of_the_selected_one(tiny_model_dir, bitext, tmp_path,
+                                                                          monkeypatch):
+    """Reliability: the dev selection loads the best step's weights at the end; the learning curve's last point
+    was computed after it, so it showed the selected step's model under the last step's number."""
+    import json
+    from functools import partial
+
+    from pyterrier_optical import E5Encoder
+    from pyterrier_optical.rerank.checkpoint import load_cross_encoder, read_metadata, weights_digest
+    from pyterrier_optical.train import distill
+    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve
+
+    # the real curve, on a tiny encoder and two languages (the default encodes the Kolibri dev splits with mE5)
+    monkeypatch.setattr(distill, "LearningCurve", partial(LearningCurve, max_queries=8, languages=("sw", "de"),
+                                                          encoder=E5Encoder(str(tiny_model_dir), precision="fp32")))
+    out = tmp_path / "s"
+    score_distiller(tiny_model_dir, steps=6, lr=3e-2, checkpoint_every=2).fit(
+        bitext, out, dev_bitext=load_bitext("sw", "dev")[:30], eval_every=2, curve_every=2)
+    digests = {r["step"]: r["weights"] for r in map(json.loads, (out / CURVE_LOG).read_text().splitlines())}
+    assert sorted(digests) == [0, 2, 4, 6] and len(set(digests.values())) == 4  # four different models
+    selected = read_metadata(out)["selected_step"]
+    output, _, _ = load_cross_encoder(out, "cpu")
+    assert digests[selected] == weights_digest(output)
+
+
 def test_no_better_student_keeps_the_teacher(tiny_model_dir, bitext, tmp_path):
     """With a learning rate of 0 no checkpoint beats step 0 (ties go to the earlier step): the teacher is the output."""
     from pyterrier_optical.rerank.checkpoint import read_metadata

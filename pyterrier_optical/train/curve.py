@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data.bitext import KOLIBRI_LANGUAGES, load_bitext
 from ..data.languages import language
+from ..rerank.checkpoint import weights_digest
 from ..rerank.dense import E5Encoder
 from ..rerank.scoring import score_pairs
 from ..util.device import autocast
@@ -64,7 +65,9 @@ def minmax(scores: np.ndarray) -> np.ndarray:
 
 class LearningCurve(Callback):
     """Logs the student's dev RR@10 per Kolibri language, alone and fused with mE5, every ``every`` steps and at the
-    end (``curve.jsonl`` in the run's folder; an interrupted run goes on from the steps it logged)."""
+    end (``curve.jsonl`` in the run's folder, each record with the digest of the weights it scored; an interrupted
+    run goes on from the steps it logged). Its ``after_training`` must run before a dev selection's, which may load
+    an earlier step's weights."""
 
     def __init__(self, tokenizer, every: int, depth: int = 20, max_queries: int = 100, weight: float = 0.5,
                  languages=KOLIBRI_LANGUAGES, encoder: E5Encoder | None = None):
@@ -77,6 +80,7 @@ class LearningCurve(Callback):
 
     def _log(self, out: Path) -> Path:
         file = Path(out) / CURVE_LOG
+        file.parent.mkdir(parents=True, exist_ok=True)
         if self.logged is None:
             self.logged = {json.loads(line)["step"] for line in file.read_text().splitlines() if line.strip()} \
                 if file.exists() else set()
@@ -96,7 +100,7 @@ class LearningCurve(Callback):
         model = trainer.unwrapped()
         training = model.training
         model.eval()
-        record = {"step": step, "alone": {}, "fused": {}, "mE5": {}}
+        record = {"step": step, "weights": weights_digest(model), "alone": {}, "fused": {}, "mE5": {}}
         with autocast(trainer.precision, trainer.accelerator.device):
             for lang, lists in self.lists.items():
                 flat = [q for q, c in zip(lists.queries, lists.candidates) for _ in c]

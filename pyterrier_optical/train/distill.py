@@ -190,12 +190,12 @@ class OpticalDistiller:
         device = trainer.accelerator.device
         self.teacher.to(device)
         pools = self.candidates(pairs, t.seed)
-        callbacks = []
+        callbacks = []  # the curve first: its last point is of the last step's weights, before the selection
+        if curve_every and trainer.accelerator.is_main_process:
+            callbacks.append(LearningCurve(self.tokenizer, curve_every))
         if dev and eval_every and trainer.accelerator.is_main_process:
             callbacks.append(self.dev_selection(dev, eval_every, select_on_dev, dev_pairs, device,
                                                 dev_candidates=dev_candidates))
-        if curve_every and trainer.accelerator.is_main_process:
-            callbacks.append(LearningCurve(self.tokenizer, curve_every))
 
         def loss_fn(step, rank, world):
             indices = shard(batch_indices(step, t.batch_size, len(pairs), t.seed), rank, world)
