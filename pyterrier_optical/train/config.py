@@ -233,9 +233,9 @@ CODESWITCH_TEACHER = replace(TEACHER, codeswitch=0.5)
 # the default student (docs, "Which student ships"): the whole encoder aligned (align_layer "last": all twelve blocks
 # learn, the head stays the teacher's) for 800 steps, score-distillation candidates and dev lists from mE5's
 # neighbours; its step chosen by learning curves (docs/curves/). Kolibri dev, mE5 top 20, low-resource MRR@10
-# reranking alone: .739 / .737 over two seeds at step 800 (.742 / .740 at 600), against .712 / .726 for the same recipe
-# at 400 steps and .614 for the 100-step one (CODESWITCH_STUDENT's recipe); fused with mE5 .826 / .828 against
-# .805 / .815 and .789.
+# reranking alone: .742 / .740 / .736 over three seeds at step 600 (the shipped seed-42 build, its step 700: .739),
+# against .712 / .726 for the same recipe at 400 steps and .614 for the 100-step one (CODESWITCH_STUDENT's recipe);
+# fused with mE5 .822 / .838 / .820 (shipped .826) against .805 / .815 and .789.
 STUDENT = StudentRecipe(DistillConfig(align_layer="last", score_weight=1.0, score_candidates=8, candidate_source="mE5"),
                         TrainingConfig(steps=800, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=100,
                                        precision="auto"), eval_every=100, dev_candidates="mE5")
