@@ -17,7 +17,7 @@ import torch
 from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.rerank.int8 import Int8Model, require_engine
+from pyterrier_optical.rerank.int8 import Int8Model, calibration_batches, require_engine
 from pyterrier_optical.rerank.scoring import encode_pairs, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
@@ -61,12 +61,10 @@ def main():
     print("|---|---|---|---|---|---|---|")
     row("fp32 (torch)", reference, fp32_speed)
     if bf16_supported("cpu"):
-        bf16 = OpticalReranker(args.model, precision="bf16", verbose=False)
-        row("bf16 (torch autocast)", *scored(bf16.scoring_model_, "bf16"))
+        row("bf16 (torch autocast)", *scored(model, "bf16"))
     row("int8 static (shipped: NNCF quantize, SmoothQuant)",
         *scored(OpticalReranker(args.model, precision="int8", verbose=False).scoring_model_))
-    encoded = encode_pairs(tokenizer, flat_queries[:16], texts[:16], 256)
-    example = dict(tokenizer.pad([{k: encoded[k][i] for k in encoded} for i in range(16)], return_tensors="pt"))
+    example = calibration_batches(tokenizer, encode_pairs(tokenizer, flat_queries[:16], texts[:16], 256))[0]
     with torch.no_grad():
         converted = openvino.convert_model(model, example_input=example)
     variants = [("int8 weights (asym), activations fp32", {}, "0"),

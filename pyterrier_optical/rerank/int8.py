@@ -129,15 +129,21 @@ def _compiled(openvino, folder):
         return None
 
 
+def calibration_batches(tokenizer, encoded) -> list:
+    """The tokenised inputs ``encoded`` as padded torch batches of ``CALIBRATION_BATCH`` (the first one is also the
+    example input OpenVINO traces the model with)."""
+    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(encoded["input_ids"]))]
+    return [dict(tokenizer.pad(rows[i:i + CALIBRATION_BATCH], return_tensors="pt"))
+            for i in range(0, len(rows), CALIBRATION_BATCH)]
+
+
 def _quantise(model, tokenizer, encoded, folder):
     import torch
 
     openvino, nncf = require_engine()
-    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(encoded["input_ids"]))]
-    batches = [dict(tokenizer.pad(rows[i:i + CALIBRATION_BATCH], return_tensors="pt"))
-               for i in range(0, len(rows), CALIBRATION_BATCH)]
+    batches = calibration_batches(tokenizer, encoded)
     logger.warning("quantising %s to int8 once (OpenVINO + NNCF, calibrated on %d shipped dev inputs) into %s",
-                   type(model).__name__, len(rows), folder)
+                   type(model).__name__, len(encoded["input_ids"]), folder)
     model = model.float().eval()
     with torch.no_grad():
         converted = openvino.convert_model(model, example_input=batches[0])
