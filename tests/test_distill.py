@@ -5,8 +5,8 @@ from safetensors.torch import load_file
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.train.distill import (OpticalDistiller, check_disjoint, check_same_tokenizer,
-                                       token_states)
-from pyterrier_optical.train.config import DistillConfig, TrainingConfig
+                                       distill_student, token_states)
+from pyterrier_optical.train.config import DistillConfig, StudentRecipe, TrainingConfig
 
 from conftest import build_tiny_tokenizer
 
@@ -118,6 +118,37 @@ def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_d
     assert after < before * 0.7
     with pytest.raises(ValueError, match="need candidate documents"):
         distiller.loss(distiller.student, bitext[:2], "cpu")
+
+
+class FirstCandidateTarget(OpticalDistiller):
+    """A second-teacher stand-in: its target puts the mass on each pair's own English; it records what it is given."""
+
+    calls = []
+
+    def score_target(self, teacher_log_probs, other, candidates):
+        FirstCandidateTarget.calls.append((teacher_log_probs, list(other), candidates))
+        logits = torch.zeros_like(teacher_log_probs)
+        logits[:, 0] = 30.0
+        return torch.log_softmax(logits, -1)
+
+
+def test_a_subclass_score_target_replaces_the_teachers(tiny_model_dir, bitext, tmp_path):
+    config = DistillConfig(align_layer="last", ot_weight=0.0, score_weight=1.0, score_candidates=4)
+    english, other = [e for e, _ in bitext[:8]], [o for _, o in bitext[:8]]
+    plain, first = OpticalDistiller(str(tiny_model_dir), config), FirstCandidateTarget(str(tiny_model_dir), config)
+    with torch.no_grad():
+        pools = plain.candidates(bitext[:8])
+        teacher_kl = float(plain._score_distillation(plain.student, english, other, pools, "cpu"))
+        first_kl = float(first._score_distillation(first.student, english, other, pools, "cpu"))
+    log_probs, seen_other, seen_pools = FirstCandidateTarget.calls[-1]
+    assert seen_other == other and seen_pools == pools and log_probs.shape == (8, 4)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(8))
+    assert teacher_kl < 1e-4 and first_kl > 0.5  # the student starts as the teacher: only the new target is far
+    FirstCandidateTarget.calls.clear()
+    recipe = StudentRecipe(config, training(steps=2, checkpoint_every=2))
+    distill_student(tiny_model_dir, tmp_path / "s", recipe, bitext=bitext[:16], dev_bitext=[], verbose=False,
+                    distiller=FirstCandidateTarget)
+    assert len(FirstCandidateTarget.calls) == 2  # distill_student trains with the given class
 
 
 def score_distiller(tiny_model_dir, **training_overrides):

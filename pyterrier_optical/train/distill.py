@@ -149,10 +149,15 @@ class OpticalDistiller:
             return relevance_logits(model, enc).float().view(len(queries), n) / c.score_temperature
 
         with torch.no_grad():
-            target = torch.log_softmax(logits(self.teacher, english), -1)
+            target = self.score_target(torch.log_softmax(logits(self.teacher, english), -1), other, candidates)
         predicted = torch.log_softmax(logits(student, other), -1)
         kl = torch.nn.functional.kl_div(predicted, target, log_target=True, reduction="batchmean")
         return kl * c.score_temperature ** 2
+
+    def score_target(self, teacher_log_probs, other, candidates) -> torch.Tensor:
+        """The score-distillation target, log-probabilities over each pair's candidates: the teacher's. A subclass
+        may mix in a second teacher's (``examples/dense_teacher.py``)."""
+        return teacher_log_probs
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
             dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25",
@@ -231,17 +236,20 @@ class OpticalDistiller:
 
 
 def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, dev_bitext=None,
-                    verbose: bool = True, restart: bool = False, curve_every: int | None = None) -> str:
+                    verbose: bool = True, restart: bool = False, curve_every: int | None = None,
+                    distiller: type = OpticalDistiller, **distiller_args) -> str:
     """Distil ``teacher`` into an OPTICAL student with ``recipe`` (resumes an interrupted run).
 
     By default the student reads the shipped Chromium bitext of ``recipe.languages`` (mixed) and is selected on
-    their shipped dev split of ``recipe.dev_source`` (Kolibri: another source).
+    their shipped dev split of ``recipe.dev_source`` (Kolibri: another source). ``distiller`` is the class that
+    distils (a subclass changes the loss, such as ``examples/dense_teacher.py``'s), given ``distiller_args``.
     """
     if bitext is None:
         bitext = mixed_bitext(recipe.languages, "train")
     if dev_bitext is None:
         dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
-    distiller = OpticalDistiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose))
+    distiller = distiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose),
+                          **distiller_args)
     return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
                          select_on_dev=recipe.select_on_dev, restart=restart, dev_candidates=recipe.dev_candidates,
                          curve_every=curve_every)
