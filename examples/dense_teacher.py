@@ -33,9 +33,9 @@ class DenseTeacherDistiller(OpticalDistiller):
         self.dense = E5Encoder(cache=True)  # the English candidates recur: their vectors are kept
 
     def score_target(self, teacher_log_probs, other, candidates) -> torch.Tensor:
-        queries = torch.from_numpy(self.dense.encode_queries(other))
-        docs = torch.from_numpy(self.dense.encode_docs([d for pool in candidates for d in pool]))
-        cosine = (queries.unsqueeze(1) * docs.view(len(other), -1, docs.shape[-1])).sum(-1)
+        n = teacher_log_probs.shape[-1]
+        cosine = torch.from_numpy(self.dense.score([q for q in other for _ in range(n)],
+                                                   [d for pool in candidates for d in pool])).view(len(other), n)
         dense_log_probs = torch.log_softmax(cosine / self.temperature, -1).to(teacher_log_probs.device)
         if self.weight == 1:
             return dense_log_probs
