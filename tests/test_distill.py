@@ -89,11 +89,43 @@ def test_two_processes_with_torchrun(tiny_model_dir, bitext, tmp_path):
     cmd = [str(torchrun), "--nproc_per_node", "2", "-m", "pyterrier_optical.cli", "distill", "--teacher",
            str(tiny_model_dir), "--bitext", str(pairs), "--out", str(tmp_path / "ddp"), "--steps", "3",
            "--batch-size", "8", "--align-layer", "2", "--device", "cpu", "--quiet", "--precision", precision]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}  # torchrun's log folders land in tmp_path
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((tmp_path / "ddp" / "pt_meta.json").read_text())
     assert meta["processes"] == 2 and meta["steps"] == 3 and meta["precision"] == precision
     assert len(OpticalReranker(str(tmp_path / "ddp"), verbose=False).score(["a"], ["b"])) == 1
+
+
+def test_every_torchrun_rank_writes_whole_model_folders(tiny_model_dir, tmp_path):
+    """A per-machine cache (the converted backbone, an assembled shipped model) is written by whichever rank takes
+    its lock first: rank 1's folder holds the config and the weights too (transformers' ``save_pretrained`` writes
+    them on rank 0 only once torch.distributed is up)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "write.py"
+    script.write_text(
+        "import sys, torch.distributed as dist\n"
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+        "from pyterrier_optical.rerank.checkpoint import write_checkpoint\n"
+        "dist.init_process_group('gloo')\n"
+        "model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1])\n"
+        "write_checkpoint(model, AutoTokenizer.from_pretrained(sys.argv[1]), f'{sys.argv[2]}/rank{dist.get_rank()}')\n"
+        "dist.destroy_process_group()\n")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
+    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", str(script), str(tiny_model_dir), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = load_file(tiny_model_dir / "model.safetensors")
+    for rank in (0, 1):
+        written = OpticalReranker(str(tmp_path / f"rank{rank}"), verbose=False)  # a checked, complete folder
+        assert written.score(["a"], ["b"]).shape == (1,)
+        weights = load_file(tmp_path / f"rank{rank}" / "model.safetensors")
+        assert weights.keys() == expected.keys() and all(torch.equal(weights[k], expected[k]) for k in expected)
 
 
 def test_score_distillation_moves_student_scores_toward_the_teacher(tiny_model_dir, bitext, tmp_path):

