@@ -43,7 +43,7 @@ def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path)
     assert results[results["system"] == DENSE]["p"].isna().all()  # the baseline
     grid = pd.read_csv(folder / "fusion_dev-chromium.csv")
     assert set(grid["system"]) == {FUSION, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION}
-    assert set(grid["method"]) == {"minmax", "zscore", "rrf"} and set(grid["depth"]) == {10, 20, 50}
+    assert set(grid["method"]) == {"minmax", "zscore", "rrf"} and set(grid["depth"]) == {10, 20}
     settings = json.loads((folder / "settings-chromium.json").read_text())
     best = grid[grid["system"] == DENSE_FUSION]["value"].max()
     assert settings[DENSE_FUSION]["dev_best"] == pytest.approx(best)  # chosen by the one-SE rule from the grid
@@ -83,6 +83,9 @@ def test_quick_and_full_together_are_refused(tmp_path, capsys):
     assert error.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(ValueError, match="choose quick or full"):
         run_demo(tmp_path / "y", quick=True, full=True)
+    assert main(["demo", "--quick", "--tune-depths", "10", "0", "--out", str(tmp_path / "z")]) == 2
+    assert "--tune-depths must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
 
 
 def test_an_unwritable_home_is_named_before_any_work(tmp_path, monkeypatch, capsys):
@@ -170,4 +173,4 @@ def test_the_in_domain_headline_is_printed_before_the_out_of_domain_phase(tiny_m
     first_table = in_domain.split("\n\n")[2]
     assert first_table.startswith("| lang |") and first_table in (tmp_path / "demo" / "headline.md").read_text()
     grid = pd.read_csv(tmp_path / "demo" / "fusion_dev-chromium.csv")
-    assert set(grid["depth"]) == {10}  # the first run reranks at depth 10 only; --full tries 10, 20 and 50
+    assert set(grid["depth"]) == {10}  # the first run reranks at depth 10 only; --full tries 10 and 20

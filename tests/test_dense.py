@@ -87,6 +87,9 @@ def test_rerank_depth_is_capped_and_dev_overlap_is_refused():
     with pytest.warns(UserWarning, match="rerank depth 200 is larger than the 100 documents"):
         assert check_depth(200, 100) == 100
     assert check_depth(20, 100) == 20
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="rerank depth must be an integer >= 1"):
+            check_depth(bad)
     dev = pd.DataFrame({"qid": ["d1", "d2", "d3"], "query": ["Hifadhi", "Funga", "Fungua"]})
     test = pd.DataFrame({"qid": ["t1", "d3"], "query": ["Hifadhi", "Fungua"]})
     with pytest.raises(ValueError, match="shares 2 of its 3 queries with the test topics"):
