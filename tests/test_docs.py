@@ -81,3 +81,6 @@ def test_the_readme_headline_is_what_check_headline_compares_runs_with(tmp_path)
     (run / "headline.md").write_text("\n".join(rows[:6] + [""] + rows[6:]))
     moved = subprocess.run([sys.executable, str(script), str(run)], capture_output=True, text=True)
     assert moved.returncode == 1 and "sw, column 2: run" in moved.stdout, moved.stdout
+    others = subprocess.run([sys.executable, str(script), str(run), "--columns", "1", "3", "4"], capture_output=True,
+                            text=True)
+    assert others.returncode == 0 and "columns 1 3 4, largest difference 0.000" in others.stdout, others.stdout
