@@ -166,10 +166,11 @@ def cmd_build(args):
     names = list(EMBEDDED) if "all" in args.names else args.names
     order = build_order(names)
     for i, name in enumerate(order, 1):
-        minutes = remaining_minutes(name, args.retrain)
+        retrain = args.retrain and name in names  # a teacher only named as needed stays shipped or built
+        minutes = remaining_minutes(name, retrain)
         when = f"about {minutes} min left for it" if minutes else "ready, or assembled in seconds"
         print(f"[{i}/{len(order)}] {name}: {EMBEDDED[name].description} ({when})", flush=True)
-        print(f"        {embedded_path(name, verbose=not args.quiet, retrain=args.retrain)}", flush=True)
+        print(f"        {embedded_path(name, verbose=not args.quiet, retrain=retrain)}", flush=True)
 
 
 def cmd_export(args):
@@ -258,8 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build embedded rerankers from the shipped data ahead of time (resumable)")
     p.add_argument("names", nargs="*", default=["optical-student"], choices=[*EMBEDDED, "all"], metavar="NAME",
                    help=f"one or more of {', '.join(EMBEDDED)}, or all (default: optical-student and its teacher)")
-    p.add_argument("--retrain", action="store_true", help="train here from the shipped data instead of assembling "
-                   "the shipped trained tensors (the release step; minutes to half an hour per model on a CPU)")
+    p.add_argument("--retrain", action="store_true", help="train the named models here from the shipped data instead "
+                   "of assembling the shipped trained tensors (the release step; minutes to half an hour per model on "
+                   "a CPU); a student starts from its teacher as built here, else as shipped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_build)
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -181,6 +183,40 @@ def test_a_subclass_score_target_replaces_the_teachers(tiny_model_dir, bitext, t
     distill_student(tiny_model_dir, tmp_path / "s", recipe, bitext=bitext[:16], dev_bitext=[], verbose=False,
                     distiller=FirstCandidateTarget)
     assert len(FirstCandidateTarget.calls) == 2  # distill_student trains with the given class
+
+
+def test_me5_as_second_teacher_mixes_its_softmax_into_the_target(tiny_model_dir, bitext):
+    """The target is (1 - w) the teacher's softmax + w mE5's over the same candidates, mE5 reading the other side."""
+    from pyterrier_optical.rerank.dense import E5Encoder
+
+    other = [o for _, o in bitext[:4]]
+    config = DistillConfig(align_layer="last", ot_weight=0.0, score_candidates=4, dense_teacher_weight=1.0)
+    distiller = OpticalDistiller(str(tiny_model_dir), config)
+    pools = distiller.candidates(bitext[:4])
+    cosine = torch.from_numpy(E5Encoder().score([q for q in other for _ in range(4)], sum(pools, []))).view(4, 4)
+    dense = torch.softmax(cosine.float() / 0.01, -1)
+    teacher = torch.log_softmax(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)), -1)
+    assert torch.allclose(distiller.score_target(teacher, other, pools).exp(), dense, atol=1e-4)
+    distiller.config = dataclasses.replace(config, dense_teacher_weight=0.25)
+    mixed = distiller.score_target(teacher, other, pools).exp()
+    assert torch.allclose(mixed, 0.75 * teacher.exp() + 0.25 * dense, atol=1e-4)
+    assert torch.allclose(mixed.sum(-1), torch.ones(4))
+    assert (dense.argmax(-1) == 0).float().mean() >= 0.75  # mE5 finds the translation among its own neighbours
+    plain = OpticalDistiller(str(tiny_model_dir), DistillConfig(align_layer="last", score_candidates=4))
+    assert plain.dense_teacher is None and plain.score_target(teacher, other, pools) is teacher
+
+
+def test_the_second_teacher_changes_the_fingerprint_only_when_it_is_used():
+    from pyterrier_optical.train.config import CODESWITCH_STUDENT, STUDENT, recipe_fingerprint
+
+    def with_distillation(recipe, **changes):
+        return dataclasses.replace(recipe, distillation=dataclasses.replace(recipe.distillation, **changes))
+
+    unused = with_distillation(CODESWITCH_STUDENT, dense_teacher_temperature=0.05)
+    assert recipe_fingerprint(unused) == recipe_fingerprint(CODESWITCH_STUDENT)  # no effect, same recipe
+    assert recipe_fingerprint(with_distillation(STUDENT, dense_teacher_temperature=0.05)) != recipe_fingerprint(
+        STUDENT)
+    assert recipe_fingerprint(with_distillation(STUDENT, dense_teacher_weight=0.0)) != recipe_fingerprint(STUDENT)
 
 
 def score_distiller(tiny_model_dir, **training_overrides):

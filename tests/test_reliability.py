@@ -278,7 +278,10 @@ def test_reliability_an_output_that_is_a_file_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [(["--score-candidates", "1"], "score_candidates must be >= 2"),
                                           (["--epsilon", "0"], "epsilon and sinkhorn_tol must be > 0"),
                                           (["--eval-every", "0"], "eval_every must be >= 1"),
-                                          (["--dev-source", "other"], "dev_source must be one of")])
+                                          (["--dev-source", "other"], "dev_source must be one of"),
+                                          (["--dense-teacher-weight", "1.5"], "dense_teacher_weight must be in [0, 1]"),
+                                          (["--dense-teacher-weight", "0.5", "--score-weight", "0"],
+                                           "it needs score_weight > 0")])
 def test_reliability_bad_distillation_arguments_exit_2_with_one_line(args, message, tmp_path, capsys):
     from pyterrier_optical.cli import main
 

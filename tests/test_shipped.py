@@ -160,11 +160,12 @@ def _perturbed(model, layers, seed):
     return model
 
 
-def test_export_then_assembly_gives_back_what_was_trained(tiny_model_dir, tmp_path, monkeypatch):
-    """`optical export` on models built here (tiny ones), then `OpticalReranker(name)` from the shipped files alone."""
+@pytest.fixture
+def tiny_release(tiny_model_dir, tmp_path, monkeypatch):
+    """A tiny backbone, a teacher and a student built here from it (as ``optical build --retrain`` would), and
+    short dev lists: what `optical export` reads."""
     from transformers import AutoTokenizer, BertModel
 
-    from pyterrier_optical import OpticalReranker
     from pyterrier_optical.data.bitext import load_bitext
     from pyterrier_optical.rerank.checkpoint import load_cross_encoder, write_checkpoint
     from pyterrier_optical.train import release
@@ -185,7 +186,21 @@ def test_export_then_assembly_gives_back_what_was_trained(tiny_model_dir, tmp_pa
     pairs = load_bitext("sw", "dev", "kolibri")[:12]
     monkeypatch.setattr(release, "dev_lists", lambda n: ([o for _, o in pairs], translation_candidates(
         [e for e, _ in pairs], 5)))
+    return release, tokenizer, teacher, student, pairs
 
+
+def install_release(folder, monkeypatch):
+    from pyterrier_optical.train import release
+
+    for module in (shipped, release):
+        monkeypatch.setattr(module, "shipped_dir", lambda: folder)
+
+
+def test_export_then_assembly_gives_back_what_was_trained(tiny_release, tmp_path, monkeypatch):
+    """`optical export` on models built here (tiny ones), then `OpticalReranker(name)` from the shipped files alone."""
+    from pyterrier_optical import OpticalReranker
+
+    release, tokenizer, _, student, pairs = tiny_release
     out = release.export_release(["optical-student"], tmp_path / "models")
     manifest = json.loads((out / shipped.MANIFEST).read_text(encoding="utf-8"))
     assert list(manifest["models"]) == ["optical-teacher", "optical-student"]  # the teacher comes along, first
@@ -194,7 +209,7 @@ def test_export_then_assembly_gives_back_what_was_trained(tiny_model_dir, tmp_pa
     student_file = safe_keys(out / "optical-student.safetensors")
     assert any("layer.0." in k for k in student_file) and not any("layer.3." in k for k in student_file)
 
-    monkeypatch.setattr(shipped, "shipped_dir", lambda: out)
+    install_release(out, monkeypatch)
     for name in ("optical-teacher", "optical-student"):
         shutil.rmtree(embedded.embedded_folder(name))  # only the shipped files are left
     queries, texts = [o for _, o in pairs] * 2, [e for e, _ in pairs] + [e for e, _ in pairs[::-1]]
@@ -205,8 +220,59 @@ def test_export_then_assembly_gives_back_what_was_trained(tiny_model_dir, tmp_pa
     assert embedded.shipped_folder("optical-teacher").is_dir()
 
 
+def test_a_re_export_carries_over_the_shipped_models_not_rebuilt_here(tiny_release, tmp_path, monkeypatch):
+    """A release that retrains only the student keeps the installed teacher as it is; a model neither built here
+    nor shipped with the code's recipe is refused."""
+    from pyterrier_optical.rerank.checkpoint import write_checkpoint
+
+    release, tokenizer, teacher, student, _ = tiny_release
+    first = release.export_release(["optical-student"], tmp_path / "first")
+    install_release(first, monkeypatch)
+    shutil.rmtree(embedded.embedded_folder("optical-teacher"))
+    shutil.rmtree(embedded.embedded_folder("optical-student"))
+    write_checkpoint(_perturbed(teacher, (0, 1), seed=3), tokenizer, embedded.embedded_folder("optical-student"),
+                     {"role": "student", "steps": 5})  # the student retrained
+    second = release.export_release(["optical-student"], tmp_path / "second")
+    old, new = (json.loads((f / shipped.MANIFEST).read_text(encoding="utf-8"))["models"] for f in (first, second))
+    assert new["optical-teacher"] == old["optical-teacher"]  # carried over: same entry, same sha256
+    assert file_sha256(second / "optical-teacher.safetensors") == old["optical-teacher"]["sha256"]
+    assert new["optical-student"]["sha256"] != old["optical-student"]["sha256"]
+    assert new["optical-student"]["trained"]["steps"] == 5
+
+    install_release(tmp_path / "no-release", monkeypatch)
+    with pytest.raises(ValueError, match="optical-teacher is neither built here .* nor shipped with it"):
+        release.export_release(["optical-student"], tmp_path / "third")
+    assert not (tmp_path / "third").exists()
+
+
 def safe_keys(path):
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         return list(f.keys())
+
+
+def test_retraining_the_student_starts_from_the_teacher_as_shipped(tmp_path, monkeypatch):
+    """`optical build optical-student --retrain` trains the student only: its teacher is the shipped one (assembled),
+    or the one built here when there is one."""
+    from pathlib import Path
+
+    monkeypatch.setenv("OPTICAL_HOME", str(tmp_path))
+    minutes = {name: EMBEDDED[name].build_minutes for name in EMBEDDED}
+    assert embedded.build_minutes(["optical-student"], retrain=True) == minutes["optical-student"]
+    assert embedded.build_minutes(["optical-teacher", "optical-student"], retrain=True) == \
+        minutes["optical-teacher"] + minutes["optical-student"]
+    started_from = []
+
+    def distill(teacher, out, recipe, verbose):  # the recipe's 800 steps stand in for a copy of the teacher
+        started_from.append(Path(teacher))
+        shutil.copytree(teacher, out)
+
+    monkeypatch.setattr(embedded, "distill_student", distill)
+    student = embedded.embedded_path("optical-student", verbose=False, retrain=True)
+    assert started_from == [embedded.shipped_folder("optical-teacher")] and student == embedded.embedded_folder(
+        "optical-student")
+    shutil.copytree(started_from[0], embedded.embedded_folder("optical-teacher"))  # as if built here
+    shutil.rmtree(student)
+    embedded.embedded_path("optical-student", verbose=False, retrain=True)
+    assert started_from[1] == embedded.embedded_folder("optical-teacher")

@@ -16,6 +16,7 @@ from ..util.device import PRECISIONS
 
 
 RUNTIME_FIELDS = ("verbose", "device", "precision", "checkpoint_every", "keep_state")  # may change on resume
+DENSE_TEACHER_FIELDS = ("dense_teacher_weight", "dense_teacher_temperature")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,12 @@ class DistillConfig:
             neighbour of the pair's English sentence. False: each sentence is encoded alone.
         candidate_source: where the English candidates come from: ``bm25`` (lexical neighbours) or ``mE5`` (the
             nearest sentences by multilingual-e5-small, the hard negatives a dense first stage hands the reranker).
+        dense_teacher_weight: a second teacher in score distillation: the target is ``1 - weight`` the teacher's
+            softmax plus ``weight`` that of the embedded multilingual-e5-small, which reads the pair's
+            other-language sentence as a query against the same English candidates (the data stay bitext only).
+            0: the teacher alone.
+        dense_teacher_temperature: the temperature of the second teacher's softmax over its cosines (0.01, as e5
+            was trained).
     """
 
     align_layer: int | str = 6
@@ -125,6 +132,8 @@ class DistillConfig:
     score_temperature: float = 1.0
     pair_context: bool = False
     candidate_source: str = "bm25"
+    dense_teacher_weight: float = 0.0
+    dense_teacher_temperature: float = 0.01
 
     def __post_init__(self):
         if self.candidate_source not in CANDIDATE_SOURCES:
@@ -142,6 +151,12 @@ class DistillConfig:
                              f"{self.score_candidates}")
         if self.score_temperature <= 0:
             raise ValueError(f"score_temperature must be > 0, got {self.score_temperature}")
+        if not 0 <= self.dense_teacher_weight <= 1 or self.dense_teacher_temperature <= 0:
+            raise ValueError(f"dense_teacher_weight must be in [0, 1] and dense_teacher_temperature > 0, got "
+                             f"{self.dense_teacher_weight}, {self.dense_teacher_temperature}")
+        if self.dense_teacher_weight and not self.score_weight:
+            raise ValueError("dense_teacher_weight mixes a second teacher into score distillation: it needs "
+                             "score_weight > 0")
 
     @property
     def needs_candidates(self) -> bool:
@@ -232,11 +247,12 @@ TEACHER = TeacherRecipe(TrainingConfig(steps=160, batch_size=8, lr=3e-5, head_lr
 CODESWITCH_TEACHER = replace(TEACHER, codeswitch=0.5)
 # the default student (docs, "Which student ships"): the whole encoder aligned (align_layer "last": all twelve blocks
 # learn, the head stays the teacher's) for 800 steps, score-distillation candidates and dev lists from mE5's
-# neighbours; its step chosen by learning curves (docs/curves/). Kolibri dev, mE5 top 20, low-resource MRR@10
-# reranking alone: .742 / .740 / .736 over three seeds at step 600 (the shipped seed-42 build, its step 700: .739),
-# against .712 / .726 for the same recipe at 400 steps and .614 for the 100-step one (CODESWITCH_STUDENT's recipe);
-# fused with mE5 .822 / .838 / .820 (shipped .826) against .805 / .815 and .789.
-STUDENT = StudentRecipe(DistillConfig(align_layer="last", score_weight=1.0, score_candidates=8, candidate_source="mE5"),
+# neighbours, and mE5 as a second teacher at half the score target; its step chosen on dev, the budget by learning
+# curves (docs/curves/). Kolibri dev, mE5 top 20, low-resource MRR@10 reranking alone at step 600 over three seeds:
+# .759 / .771 / .753 with the second teacher against .742 / .740 / .736 without (and .614 for the 100-step recipe,
+# CODESWITCH_STUDENT's); fused with mE5 .826 / .840 / .823 against .822 / .838 / .820.
+STUDENT = StudentRecipe(DistillConfig(align_layer="last", score_weight=1.0, score_candidates=8, candidate_source="mE5",
+                                      dense_teacher_weight=0.5),
                         TrainingConfig(steps=800, batch_size=8, lr=2e-5, head_lr=None, checkpoint_every=100,
                                        precision="auto"), eval_every=100, dev_candidates="mE5")
 # the code-switch teacher's student: the first-run recipe (100 steps, layer 6, BM25 candidates), a quarter of the cost
@@ -246,9 +262,12 @@ CODESWITCH_STUDENT = StudentRecipe(DistillConfig(align_layer=6, score_weight=1.0
 
 
 def recipe_fingerprint(recipe: TeacherRecipe | StudentRecipe, **more) -> str:
-    """A SHA-256 of what a recipe trains with (its settings less the runtime ones) and ``more`` (such as the
-    fingerprint of the teacher a student starts from): equal recipes, equal fingerprints."""
+    """A SHA-256 of what a recipe trains with (its settings less the runtime ones, and less the second teacher's
+    when it has none: recipes without one keep the fingerprints they had before it existed) and ``more`` (such as
+    the fingerprint of the teacher a student starts from): equal recipes, equal fingerprints."""
     fields = asdict(recipe)
     fields["training"] = {k: v for k, v in fields["training"].items() if k not in RUNTIME_FIELDS}
+    if "distillation" in fields and not fields["distillation"]["dense_teacher_weight"]:
+        fields["distillation"] = {k: v for k, v in fields["distillation"].items() if k not in DENSE_TEACHER_FIELDS}
     text = json.dumps({"recipe": type(recipe).__name__, **fields, **more}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

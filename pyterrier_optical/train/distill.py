@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 from dataclasses import asdict, replace
 
@@ -17,6 +18,7 @@ import torch
 
 from ..data.bitext import mixed_bitext
 from ..rerank.checkpoint import load_cross_encoder
+from ..rerank.dense import E5Encoder
 from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
 from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
 from .layers import first_layers, resolve_layer, set_trainable
@@ -85,6 +87,8 @@ class OpticalDistiller:
             self.student, student_tokenizer, _ = load_cross_encoder(student, "cpu")
             check_same_tokenizer(tokenizer, student_tokenizer)
         self.layer = resolve_layer(self.teacher, self.config.align_layer)
+        # the second teacher; the English candidates recur over the steps: their vectors are kept
+        self.dense_teacher = E5Encoder(cache=True) if self.config.dense_teacher_weight else None
 
     def set_trainable(self) -> list:
         """The student's embeddings and blocks up to ``align_layer`` train, the rest only without
@@ -155,9 +159,21 @@ class OpticalDistiller:
         return kl * c.score_temperature ** 2
 
     def score_target(self, teacher_log_probs, other, candidates) -> torch.Tensor:
-        """The score-distillation target, log-probabilities over each pair's candidates: the teacher's. A subclass
-        may mix in a second teacher's (``examples/dense_teacher.py``)."""
-        return teacher_log_probs
+        """The score-distillation target, log-probabilities over each pair's candidates: the teacher's, mixed with
+        the second teacher's (mE5 reading ``other`` against the candidates) at ``dense_teacher_weight``. A subclass
+        may set another target."""
+        weight = self.config.dense_teacher_weight
+        if not weight:
+            return teacher_log_probs
+        n = teacher_log_probs.shape[-1]
+        cosine = torch.from_numpy(self.dense_teacher.score([q for q in other for _ in range(n)],
+                                                           [d for pool in candidates for d in pool]))
+        dense_log_probs = torch.log_softmax(cosine.view(len(other), n).float() / self.config.dense_teacher_temperature,
+                                            -1).to(teacher_log_probs.device)
+        if weight == 1:
+            return dense_log_probs
+        return torch.logsumexp(torch.stack([teacher_log_probs + math.log(1 - weight),
+                                            dense_log_probs + math.log(weight)]), 0)
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
             dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25",
@@ -242,7 +258,7 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
 
     By default the student reads the shipped Chromium bitext of ``recipe.languages`` (mixed) and is selected on
     their shipped dev split of ``recipe.dev_source`` (Kolibri: another source). ``distiller`` is the class that
-    distils (a subclass changes the loss, such as ``examples/dense_teacher.py``'s), given ``distiller_args``.
+    distils (a subclass may change the loss), given ``distiller_args``.
     """
     if bitext is None:
         bitext = mixed_bitext(recipe.languages, "train")

