@@ -47,7 +47,7 @@ def compare(run: dict, readme: dict, tolerance: float, columns=None) -> tuple:
         for column, (ours, theirs) in enumerate(zip(run[lang], readme[lang]), 1):
             if ours is None or theirs is None or (columns and column not in columns):
                 continue
-            difference = abs(ours - theirs)
+            difference = round(abs(ours - theirs), 3)  # both are printed to three decimals: .871 - .861 is .010
             largest = max(largest, difference)
             if difference > tolerance:
                 problems.append(f"{lang}, column {column}: run {ours:.3f}, README {theirs:.3f}")

@@ -26,8 +26,8 @@ def main():
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--out", default="docs/curves.png")
     args = parser.parse_args()
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for run in args.runs:
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for i, run in enumerate(args.runs):
         records = read_curve(run)
         print(f"{run}:")
         print("| step | low alone | low fused | high alone | high fused | " +
@@ -37,13 +37,15 @@ def main():
                   f"{r['high_fused']:.3f} | " + " | ".join(f"{v:.3f}" for v in r["alone"].values()) + " |")
         steps = [r["step"] for r in records]
         for ax, level in zip(axes, ("low", "high")):
-            for kind, style in (("alone", "-o"), ("fused", "-s")):
-                ax.plot(steps, [r[f"{level}_{kind}"] for r in records], style, label=f"{Path(run).name}, {kind}")
-            ax.axhline(records[0][f"{level}_mE5"], linestyle="--", color="grey", label="mE5 alone")
+            for kind, style in (("alone", "-o"), ("fused", ":s")):  # one colour per run
+                ax.plot(steps, [r[f"{level}_{kind}"] for r in records], style, color=f"C{i % 10}",
+                        label=f"{Path(run).name}, {kind}")
+            if i == 0:
+                ax.axhline(records[0][f"{level}_mE5"], linestyle="--", color="grey", label="mE5 alone")
             ax.set_title(f"{level}-resource languages, Kolibri dev")
             ax.set_xlabel("step")
     axes[0].set_ylabel("RR@10 (mE5 top 20)")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     figure.tight_layout()
     figure.savefig(args.out, dpi=120)
     print(args.out)
