@@ -120,11 +120,19 @@ def usable_shipped(name: str) -> ShippedModel | None:
     if shipped is None:
         _say_once(name, f"no shipped {name} in this installation: building it here")
         return None
-    if shipped.recipe_fingerprint != model_fingerprint(name) or shipped.data_digest != data_digest():
-        what = "recipe" if shipped.recipe_fingerprint != model_fingerprint(name) else "training data"
+    what = stale_part(shipped)
+    if what:
         _say_once(name, f"the shipped {name} was trained with another {what} than this code's: building it here")
         return None
     return shipped
+
+
+def stale_part(shipped: ShippedModel) -> str | None:
+    """What the shipped model was trained with that is not the code's: ``"recipe"``, ``"training data"``, or None
+    (it is current)."""
+    if shipped.recipe_fingerprint != model_fingerprint(shipped.name):
+        return "recipe"
+    return "training data" if shipped.data_digest != data_digest() else None
 
 
 _said = set()
@@ -204,9 +212,9 @@ def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool) -> Path:
         recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
         train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
     else:
-        teacher_built_here = is_checkpoint(embedded_folder(model.teacher))
-        distill_student(embedded_path(model.teacher, verbose, retrain=teacher_built_here), path, model.recipe,
-                        verbose=verbose)
+        built_here = embedded_folder(model.teacher)
+        teacher = built_here if is_checkpoint(built_here) else embedded_path(model.teacher, verbose)
+        distill_student(teacher, path, model.recipe, verbose=verbose)
     return path
 
 

@@ -24,7 +24,8 @@ from ..rerank.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, deco
                               state_digest)
 from ..util.device import cpu_flags
 from ..util.io import follow_umask, write_folder_atomically
-from .embedded import EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint
+from .embedded import (EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint,
+                       stale_part)
 from .selection import pool_mrr, translation_candidates
 
 logger = logging.getLogger(__name__)
@@ -58,17 +59,6 @@ def fidelity(trained, shipped, tokenizer, queries: list, pools: list) -> tuple:
     return dev, probe
 
 
-def carried_over(name: str, release: Path, backbone_digest: str) -> tuple | None:
-    """The manifest entry and verified tensors of ``name`` in the release at ``release`` when it was trained with
-    this code's recipe and data on this backbone (a re-export keeps it as it is); None otherwise."""
-    shipped = read_manifest(release).get(name)
-    if shipped is None or (shipped.recipe_fingerprint, shipped.data_digest, shipped.backbone_digest) != (
-            model_fingerprint(name), data_digest(), backbone_digest):
-        return None
-    entry = json.loads((release / MANIFEST).read_text(encoding="utf-8"))["models"][name]
-    return entry, load_shipped_tensors(shipped)
-
-
 def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "optical export") -> Path:
     """Write the shipped form of the embedded ``names`` (default: all, teachers first) into ``out`` (default: the
     package's ``models`` folder), replacing it whole: each one built here, or else, when the installed release has
@@ -80,6 +70,8 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
     states, trained_states, entries = {}, {}, {}
     files = {}  # per model, the tensors to write, or the file to copy (a carried-over model)
     installed = read_manifest()
+    installed_entries = json.loads((shipped_dir() / MANIFEST).read_text(encoding="utf-8-sig"))["models"] \
+        if installed else {}  # a carried-over model keeps its entry
     prefix = next(iter(installed.values())).backbone_prefix if installed else None
     base_backbone = backbone_digest = None
     for name in names:
@@ -93,14 +85,13 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
             backbone_digest = state_digest(base_backbone)
         teacher = embedded_model(name).teacher
         base = states[teacher] if teacher else base_backbone
-        if not built:
-            carried = carried_over(name, shipped_dir(), backbone_digest) if installed else None
-            if carried is None:
+        if not built:  # carried over as it is (same bytes, same sha256) when the installed release has it current
+            current = installed.get(name)
+            if current is None or stale_part(current) or current.backbone_digest != backbone_digest:
                 raise ValueError(f"{name} is neither built here with this code's recipe ({folder} is missing) nor "
                                  f"shipped with it: run `optical build {name} --retrain` first")
-            entries[name], tensors = carried
-            files[name] = shipped_dir() / entries[name]["file"]  # copied as it is: same bytes, same sha256
-            states[name] = trained_states[name] = decode_tensors(tensors, base)
+            entries[name], files[name] = installed_entries[name], current.file
+            states[name] = trained_states[name] = decode_tensors(load_shipped_tensors(current), base)
             logger.warning("%s: carried over from the installed release (trained with this recipe and data)", name)
             continue
         trained_states[name] = trained.state_dict()
