@@ -17,7 +17,7 @@ import torch
 from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.rerank.int8 import Int8Model, calibration_batches, require_engine
+from pyterrier_optical.rerank.openvino_backend import OpenVINOModel, calibration_batches, require_engine
 from pyterrier_optical.rerank.scoring import encode_pairs, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
@@ -75,7 +75,7 @@ def main():
         compressed = nncf.compress_weights(converted.clone(), mode=nncf.CompressWeightsMode.INT8_ASYM, **kwargs)
         compiled = openvino.Core().compile_model(compressed, "CPU", {"DYNAMIC_QUANTIZATION_GROUP_SIZE": group,
                                                                      "INFERENCE_PRECISION_HINT": "f32"})
-        row(label, *scored(Int8Model(compiled, model.config)))
+        row(label, *scored(OpenVINOModel(compiled, model.config)))
 
 
 if __name__ == "__main__":

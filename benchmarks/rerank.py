@@ -1,11 +1,14 @@
-"""Reranking speed and fidelity: OpticalReranker at its default (precision "auto"), in fp32 and in int8 against
-sentence-transformers' CrossEncoder.predict at its default (fp32), with bf16 weights (``model_kwargs``; where the CPU
-has bf16 units) and with its OpenVINO int8 backend, same model, same pairs, one process.
+"""Reranking speed and fidelity: OpticalReranker at its default (torch, precision "auto"), in fp32, and on its
+OpenVINO backend (auto, fp32, int8) against sentence-transformers' CrossEncoder.predict at its default (fp32), with
+bf16 weights (``model_kwargs``; where the CPU has bf16 units) and with its OpenVINO backend (the exported model, and
+its int8 form), same model, same pairs, one process.
 
 sentence-transformers' own ``backend="openvino"`` needs optimum-intel, which requires transformers<5.6 (this project
-runs transformers 5.x), so it cannot be installed beside it: its configuration is rebuilt here as it runs — the same
-OpenVINO int8 model (NNCF static quantisation, the one ``precision="int8"`` makes), fed in ``CrossEncoder.predict``'s
-order (pairs sorted by character length, then batched and padded by its tokenizer).
+runs transformers 5.x), so it cannot be installed beside it: its configurations are rebuilt here as they run — the
+model exported to OpenVINO and compiled with OpenVINO's defaults (bf16 inference on a CPU with bf16 units, fp32
+elsewhere: the model ``backend="openvino"`` makes at precision auto), and the same OpenVINO int8 model (NNCF static
+quantisation, the one ``precision="int8"`` makes), each fed in ``CrossEncoder.predict``'s order (pairs sorted by
+character length, then batched and padded by its tokenizer).
 
 The model is the shipped teacher. The work is a reranking run: ``--queries`` real queries of the shipped bitext in
 nine languages, each with ``--depth`` English passages of 1-12 sentences. The configurations run alternately,
@@ -72,26 +75,28 @@ def main():
     common = dict(batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")
     ours = {"ours, default (auto)": OpticalReranker(model, **common),
             "ours, fp32": OpticalReranker(model, precision="fp32", **common),
+            "ours, openvino (auto)": OpticalReranker(model, backend="openvino", **common),
+            "ours, openvino fp32": OpticalReranker(model, precision="fp32", backend="openvino", **common),
             "ours, int8": OpticalReranker(model, precision="int8", **common)}
     theirs = {"sentence-transformers, default (fp32)": CrossEncoder(model, num_labels=1, max_length=args.max_length,
                                                                       device="cpu")}
     if bf16_supported("cpu"):
         theirs["sentence-transformers, bf16 weights"] = CrossEncoder(
             model, num_labels=1, max_length=args.max_length, device="cpu", model_kwargs={"torch_dtype": torch.bfloat16})
-    peer_openvino = "sentence-transformers, OpenVINO int8"
-    int8_model = ours["ours, int8"].scoring_model_
+    peer_openvino = {"sentence-transformers, OpenVINO": ours["ours, openvino (auto)"].scoring_model_,
+                     "sentence-transformers, OpenVINO int8": ours["ours, int8"].scoring_model_}
 
     def runner(name):
         if name in ours:
             return lambda: ours[name].score(queries, texts)
-        if name == peer_openvino:
-            return lambda: predict_like_sentence_transformers(int8_model, ours["ours, fp32"].tokenizer_, pairs,
-                                                              args.batch_size, args.max_length)
+        if name in peer_openvino:
+            return lambda: predict_like_sentence_transformers(peer_openvino[name], ours["ours, fp32"].tokenizer_,
+                                                              pairs, args.batch_size, args.max_length)
         return lambda: theirs[name].predict(pairs, batch_size=args.batch_size, activation_fn=torch.nn.Identity(),
                                             show_progress_bar=False)
 
-    names = [*ours, *theirs, peer_openvino]
-    peers = [*theirs, peer_openvino]
+    names = [*ours, *theirs, *peer_openvino]
+    peers = [*theirs, *peer_openvino]
     for name in names:  # warm-up
         runner(name)()
     seconds, scores = {n: [] for n in names}, {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .retrieve.codeswitch import check_ratio
 from .train.config import STUDENT, TEACHER
-from .util.device import PRECISIONS, infer_device, resolve_precision
+from .util.device import BACKENDS, INFERENCE_PRECISIONS, infer_device, resolve_backend, resolve_precision
 from .util.io import check_writable, explain_full_disk, optical_home
 
 QUIET_FIELDS = ("verbose",)  # set by --quiet
@@ -146,6 +146,7 @@ def cmd_experiment(args):
         raise ValueError(f"--nmt-code takes LANG=CODE pairs (e.g. sw=swh_Latn), got {' '.join(bad)}")
     for ratio in args.ratios or ():
         check_ratio(ratio)
+    resolve_backend(args.backend, resolve_precision(args.precision, infer_device(None)), None)  # before any work
     codes = dict(code.split("=", 1) for code in args.nmt_code or ())
     for name in ("max_queries", "dev_queries", "rerank_depth", "sweep_queries"):
         if getattr(args, name) is not None:
@@ -154,7 +155,7 @@ def cmd_experiment(args):
         check_positive_int("--tune-depths", depth)
     report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
                       args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
-                      precision=args.precision, full=args.full, dev_queries=args.dev_queries,
+                      precision=args.precision, backend=args.backend, full=args.full, dev_queries=args.dev_queries,
                       tune_depths=args.tune_depths)
     print((report.parent / HEADLINE_FILE).read_text())
     print(f"\nthe whole report: {report} (every system and language, gap tables, CSVs and figures beside it)")
@@ -251,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-codeswitch", action="store_true", help="leave out the code-switch-trained rerankers")
     p.add_argument("--nmt", help="translation model (hub id or folder) for the NMT translate-test pipeline")
     p.add_argument("--nmt-code", nargs="+", metavar="LANG=CODE", help="the model's codes, e.g. sw=swh_Latn en=eng_Latn")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="of the rerankers' scoring (auto: bf16 "
-                   "where the hardware has bf16 units, else fp32)")
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto", help="of the rerankers' and the "
+                   "dense encoder's scoring (auto: bf16 where the hardware has bf16 units, else fp32; int8: OpenVINO)")
+    p.add_argument("--backend", choices=BACKENDS, help="what runs the rerankers and the dense encoder (default: torch; "
+                   "openvino for --precision int8); openvino needs the openvino extra")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_experiment)
 

@@ -71,3 +71,11 @@ def test_build_refuses_unknown_names(capsys):
     with pytest.raises(SystemExit):
         main(["build", "optical-nonsense"])
     assert "invalid choice: 'optical-nonsense'" in capsys.readouterr().err
+
+
+def test_demo_takes_int8_and_the_openvino_backend_and_refuses_a_backend_that_cannot_run_first(tmp_path, capsys):
+    args = build_parser().parse_args(["demo", "--precision", "int8", "--backend", "openvino"])
+    assert (args.precision, args.backend) == ("int8", "openvino")
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--precision", "int8", "--backend", "torch", "--quiet"]) == 2
+    assert "precision 'int8' runs on backend='openvino'" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()  # refused before any work

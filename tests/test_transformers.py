@@ -59,6 +59,9 @@ def lucene_bm25():
 FACTORIES = {
     "OpticalReranker": lambda: OpticalReranker(tiny_dir(), batch_size=4, verbose=False, precision="fp32"),
     "E5Encoder": lambda: E5Encoder(tiny_dir(), batch_size=4, precision="fp32"),
+    "OpticalRerankerOnOpenVINO": lambda: OpticalReranker(tiny_dir(), batch_size=4, verbose=False, precision="fp32",
+                                                         backend="openvino"),
+    "E5EncoderOnOpenVINO": lambda: E5Encoder(tiny_dir(), batch_size=4, precision="fp32", backend="openvino"),
     "LinearFusion": lambda: LinearFusion(0.3),
     "KeepScore": lambda: KeepScore(),
     "CodeSwitch": lambda: CodeSwitch(shipped_lexicon("sw", "from_en"), p=0.5, seed=3),

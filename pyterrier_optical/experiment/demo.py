@@ -169,12 +169,16 @@ class Demo:
                 "dense": self.dense_index(collection).retriever(FIRST_STAGE_DEPTH)}
 
     def scorer(self, name: str, collection: str) -> pt.Transformer:
-        """The reranker ``name`` behind its score cache for ``collection``: one cache per precision and per weights
-        (a demo resumed at another precision, or with another checkpoint under the same name, never mixes scores)."""
+        """The reranker ``name`` behind its score cache for ``collection``: one cache per backend, precision and
+        weights (a demo resumed at another precision or backend, or with another checkpoint under the same name,
+        never mixes scores)."""
         reranker = self.rerankers[name]
         if name not in self.digests:
             self.digests[name] = weights_digest(reranker.model_)
-        folder = f"{name.replace(' ', '-')}-{getattr(reranker, 'precision_', 'fp32')}-{self.digests[name]}"
+        numerics = getattr(reranker, "precision_", "fp32")
+        if getattr(reranker, "backend_", "torch") != "torch":
+            numerics = f"{reranker.backend_}-{numerics}"
+        folder = f"{name.replace(' ', '-')}-{numerics}-{self.digests[name]}"
         return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
 
     def systems(self, collection: str, lang: str, source: str) -> dict:
@@ -280,7 +284,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
              max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
              ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = E5_SMALL,
              verbose: bool = True, precision: str = "auto", full: bool = False, dev_queries: int | None = None,
-             tune_depths=None) -> Path:
+             tune_depths=None, backend: str | None = None) -> Path:
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
     The default answers the first question (does OPTICAL close the gap, and against what): the embedded teacher
@@ -295,7 +299,8 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     ``max_queries`` per language (default 100), ``dev_queries`` per dev language for choosing depth and fusion
     (default 30; 50 with ``full``), ``tune_depths`` the rerank depths tried there (default 10; 10 and 20 with
     ``full``; each is capped at the first stages' 100 documents). An existing report is refused unless
-    ``overwrite``; an interrupted run is resumed (indexes, saved runs and scores are reused).
+    ``overwrite``; an interrupted run is resumed (indexes, saved runs and scores are reused). ``precision`` and
+    ``backend`` are the rerankers' and the dense encoder's (see :class:`OpticalReranker`).
     """
     if quick and full:
         raise ValueError("choose quick or full, not both")
@@ -314,9 +319,9 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     phases = Phases({k: v for k, v in plan.items() if v}, verbose)
     with phases.phase("models", "loading the rerankers (the embedded ones are built on first use, with their own "
                                 "bars) and the dense encoder"):
-        rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision)
-                     for name, m in models.items() if m is not None}
-        encoder = E5Encoder(dense, precision=precision, cache=True)
+        rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision,
+                                           backend=backend) for name, m in models.items() if m is not None}
+        encoder = E5Encoder(dense, precision=precision, cache=True, backend=backend)
     demo = Demo(out, rerankers, encoder, rerank_depth, nmt, nmt_codes, verbose)
 
     def datasets_of(source: str, langs) -> dict:

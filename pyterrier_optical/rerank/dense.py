@@ -22,7 +22,7 @@ import pyterrier as pt
 import pyterrier_dr
 
 from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_texts
-from ..util.device import autocast, infer_device, resolve_precision
+from ..util.device import autocast, infer_device, resolve_backend, resolve_precision
 from ..util.io import write_folder_atomically
 from .backbones import E5_SMALL, checked_model_path, quiet_loading
 from .scoring import check_positive_int, clean_texts, mean_pool, sorted_batches
@@ -50,8 +50,9 @@ class E5Encoder(pyterrier_dr.E5):
         device: a torch device; None picks CUDA when available.
         max_length: tokens per text (longer texts are truncated).
         precision: ``"auto"`` (bf16 where the CPU has bf16 units), ``"fp32"``, ``"bf16"``, ``"fp16"``, or ``"int8"``
-            (CPUs; OpenVINO int8 matrix products, quantised once and cached, the ``int8`` extra); embeddings are
-            returned in float32.
+            (CPUs; OpenVINO int8 matrix products, quantised once and cached); embeddings are returned in float32.
+        backend: ``"torch"`` (the default) or ``"openvino"`` (CPUs; fp32 or bf16 as ``precision`` says, and the only
+            backend of int8, so the default when ``precision="int8"``; the ``openvino`` extra).
         text_field: the document column read.
         verbose: progress bars.
         cache: keep each text's vector in memory (per prompt), so that a query or document met again (by another
@@ -63,24 +64,26 @@ class E5Encoder(pyterrier_dr.E5):
     query_prompt, doc_prompt = "query: ", "passage: "
 
     def __init__(self, model_name: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
-                 precision: str = "auto", text_field: str = "text", verbose: bool = False, cache: bool = False):
+                 precision: str = "auto", text_field: str = "text", verbose: bool = False, cache: bool = False,
+                 backend: str | None = None):
         check_positive_int("batch_size", batch_size)
         check_positive_int("max_length", max_length)
         self.precision_ = resolve_precision(precision, infer_device(device))
+        self.backend_ = resolve_backend(backend, self.precision_, device)
         with quiet_loading():
             super().__init__(checked_model_path(model_name), batch_size=batch_size, text_field=text_field,
                              verbose=verbose, device=device)
-        self.model_name, self.max_length, self.precision = model_name, max_length, precision
+        self.model_name, self.max_length, self.precision, self.backend = model_name, max_length, precision, backend
         self.cache, self._vectors = cache, {}  # (prompt, text) -> vector
         self.model.max_seq_length = min(max_length, self.model.max_seq_length or max_length)
-        self.int8_ = None
-        if self.precision_ == "int8":
+        self.openvino_ = None
+        if self.backend_ == "openvino":
             from .checkpoint import weights_digest
-            from .int8 import int8_encoder
+            from .openvino_backend import openvino_encoder
 
             encoder = self.model[0].auto_model
-            self.int8_ = int8_encoder(encoder, self.model.tokenizer, self.model.max_seq_length,
-                                      weights_digest(encoder), self.doc_prompt)
+            self.openvino_ = openvino_encoder(encoder, self.model.tokenizer, self.model.max_seq_length,
+                                              weights_digest(encoder), self.precision_, self.doc_prompt)
 
     def __repr__(self):
         return f"E5Encoder({self.model_name!r})"
@@ -100,22 +103,22 @@ class E5Encoder(pyterrier_dr.E5):
         texts = [prompt + t for t in clean_texts(list(texts))]
         if not texts:
             return np.zeros((0, self.config.hidden_size), dtype=np.float32)
-        if self.int8_ is not None:
-            return self._encode_int8(texts, batch_size or self.batch_size)
+        if self.openvino_ is not None:
+            return self._encode_openvino(texts, batch_size or self.batch_size)
         with torch.inference_mode(), autocast(self.precision_, self.device):
             vectors = self.model.encode(texts, batch_size=batch_size or self.batch_size, show_progress_bar=progress,
                                         normalize_embeddings=True, convert_to_numpy=False, convert_to_tensor=True)
         return vectors.float().cpu().numpy()
 
-    def _encode_int8(self, texts: list, batch_size: int) -> np.ndarray:
-        """Normalised mean-pooled token states of the int8 model, in length-sorted batches."""
+    def _encode_openvino(self, texts: list, batch_size: int) -> np.ndarray:
+        """Normalised mean-pooled token states of the OpenVINO model, in length-sorted batches."""
         tokenizer = self.model.tokenizer
         encoded = tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
         rows = [{k: encoded[k][i] for k in encoded} for i in range(len(texts))]
         out = np.zeros((len(texts), self.config.hidden_size), dtype=np.float32)
         for batch in sorted_batches([len(r["input_ids"]) for r in rows], batch_size):
             padded = tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
-            states = self.int8_(**padded).last_hidden_state
+            states = self.openvino_(**padded).last_hidden_state
             out[batch] = mean_pool(states, padded["attention_mask"]).numpy()
         return out
 

@@ -7,7 +7,8 @@ import logging
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # of training and inference
-INFERENCE_PRECISIONS = PRECISIONS + ("int8",)  # int8: inference on CPUs only (rerank.int8)
+INFERENCE_PRECISIONS = PRECISIONS + ("int8",)  # int8: inference on CPUs only, by OpenVINO
+BACKENDS = ("torch", "openvino")  # what runs a reranker's or encoder's forward passes (rerank.openvino_backend)
 _logged = set()
 
 
@@ -81,6 +82,23 @@ def resolve_precision(precision: str, device) -> str:
     return precision
 
 
+def resolve_backend(backend, precision: str, device) -> str:
+    """``backend`` (``torch``, ``openvino``, or None: ``openvino`` for int8, else ``torch``) checked against a concrete
+    ``precision`` and ``device``: OpenVINO runs fp32, bf16 and int8 on CPUs, torch all but int8."""
+    if backend is None:
+        backend = "openvino" if precision == "int8" else "torch"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "torch" and precision == "int8":
+        raise ValueError("precision 'int8' runs on backend='openvino' (or leave backend unset)")
+    if backend == "openvino":
+        if infer_device(device).type != "cpu":
+            raise ValueError(f"backend 'openvino' runs on CPUs; the device here is {infer_device(device).type}")
+        if precision == "fp16":
+            raise ValueError("backend 'openvino' runs precision fp32, bf16 or int8, not fp16")
+    return backend
+
+
 def autocast(precision: str, device):
     """An autocast context for a concrete ``precision`` on ``device`` (a no-op for fp32). Enter it around one
     forward pass or one training step, never around a training loop: its cast cache must not outlive the weights
@@ -88,7 +106,7 @@ def autocast(precision: str, device):
     import torch
 
     device = infer_device(device)
-    if precision in ("fp32", "int8"):  # int8 models run outside torch
+    if precision in ("fp32", "int8"):  # int8 models run outside torch (OpenVINO ones ignore autocast)
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     return torch.autocast(device.type, dtype=dtype)

@@ -1,9 +1,10 @@
-"""int8 inference on CPUs: a model's Linear layers as int8 matrix products, by OpenVINO with NNCF's post-training
-static quantisation, calibrated on the shipped dev bitext (never on a hub dataset).
+"""The OpenVINO backend on CPUs: a torch model converted to OpenVINO and run in fp32 or bf16 (its inference
+precision), or quantised to int8 matrix products by NNCF's post-training static quantisation, calibrated on the
+shipped dev bitext (never on a hub dataset).
 
-The quantised model is cached under ``$OPTICAL_HOME/int8``, named by a digest of the weights it came from, the
-calibration data and the engine's versions: new weights never meet a stale export. The engines are the ``int8``
-extra (``pip install 'pyterrier-optical[int8]'``).
+A converted model is made in memory (seconds). A quantised one is cached under ``$OPTICAL_HOME/int8``, named by a
+digest of the weights it came from, the calibration data and the engines' versions: new weights never meet a stale
+export. The engines are the ``openvino`` extra (``pip install 'pyterrier-optical[openvino]'``; ``int8`` is the same).
 """
 from __future__ import annotations
 
@@ -24,19 +25,23 @@ CALIBRATION_BATCH = 16
 MODEL_FILE = "model.xml"
 
 
+INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's names; int8 models keep its default
+
+
 def require_engine():
     """The OpenVINO and NNCF modules; an ImportError naming the extra when they are missing."""
     try:
         import nncf
         import openvino
     except ImportError:
-        raise ImportError("precision='int8' needs OpenVINO and NNCF: pip install 'pyterrier-optical[int8]'"
-                          ) from None
+        raise ImportError("backend='openvino' (and precision='int8') needs OpenVINO and NNCF: "
+                          "pip install 'pyterrier-optical[openvino]'") from None
     if "CPU" not in openvino.Core().available_devices:
         import platform
 
-        raise RuntimeError(f"precision='int8' needs OpenVINO's CPU plugin, which it does not offer on this platform "
-                           f"({platform.machine()}): use precision='fp32' (or 'bf16' where the CPU has bf16 units)")
+        raise RuntimeError(f"backend='openvino' needs OpenVINO's CPU plugin, which it does not offer on this platform "
+                           f"({platform.machine()}): use backend='torch' (precision 'fp32', or 'bf16' where the CPU "
+                           f"has bf16 units)")
     return openvino, nncf
 
 
@@ -58,11 +63,11 @@ def _digest(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
-class Int8Model:
-    """A model's int8 form, called like the torch model it came from (``model(**batch)``) on CPU: its first output
+class OpenVINOModel:
+    """A model's OpenVINO form, called like the torch model it came from (``model(**batch)``) on CPU: its first output
     as ``logits`` and ``last_hidden_state`` (a cross-encoder's relevance logits, an encoder's token states).
 
-    Build it with :func:`int8_cross_encoder` or :func:`int8_encoder`."""
+    Build it with :func:`openvino_cross_encoder` or :func:`openvino_encoder`."""
 
     def __init__(self, compiled, config):
         self.compiled, self.config = compiled, config
@@ -84,25 +89,53 @@ class Int8Model:
         return self
 
 
-def int8_cross_encoder(model, tokenizer, max_length: int, weights: str) -> Int8Model:
-    """The int8 form of the torch cross-encoder ``model`` (``weights``: a digest of its weights), quantised once on
-    shipped dev pairs and cached."""
+def openvino_cross_encoder(model, tokenizer, max_length: int, weights: str, precision: str) -> OpenVINOModel:
+    """The torch cross-encoder ``model`` run by OpenVINO at ``precision`` (fp32, bf16 or int8; ``weights``: a digest
+    of its weights, which names the int8 form, quantised once on shipped dev pairs and cached)."""
     max_length = model_max_length(model, tokenizer, max_length)
     queries, texts = calibration_pairs()
     encoded = encode_pairs(tokenizer, queries, texts, max_length)
-    return _int8(model, tokenizer, encoded, f"cross-encoder-{_digest(weights, max_length, queries, texts)}")
+    return _openvino(model, tokenizer, encoded, f"cross-encoder-{_digest(weights, max_length, queries, texts)}",
+                     precision)
 
 
-def int8_encoder(model, tokenizer, max_length: int, weights: str, prompt: str = "passage: ") -> Int8Model:
-    """The int8 form of the torch text encoder ``model`` (its token states), quantised once on shipped dev
-    sentences (English and the other languages, with ``prompt``) and cached."""
+def openvino_encoder(model, tokenizer, max_length: int, weights: str, precision: str,
+                     prompt: str = "passage: ") -> OpenVINOModel:
+    """The torch text encoder ``model`` (its token states) run by OpenVINO at ``precision``; its int8 form is
+    quantised once on shipped dev sentences (English and the other languages, with ``prompt``) and cached."""
     queries, texts = calibration_pairs()
     sentences = [prompt + t for pair in zip(queries, texts) for t in pair][:CALIBRATION_PAIRS]
     encoded = tokenizer(sentences, truncation=True, max_length=max_length)
-    return _int8(model, tokenizer, encoded, f"encoder-{_digest(weights, max_length, sentences)}")
+    return _openvino(model, tokenizer, encoded, f"encoder-{_digest(weights, max_length, sentences)}", precision)
 
 
-def _int8(model, tokenizer, encoded, name: str) -> Int8Model:
+def _openvino(model, tokenizer, encoded, name: str, precision: str) -> OpenVINOModel:
+    """``model`` converted and compiled at ``precision``, or for int8 the cached quantised model ``name``."""
+    if precision == "int8":
+        return _int8(model, tokenizer, encoded, name)
+    if precision not in INFERENCE_PRECISION:
+        raise ValueError(f"backend='openvino' runs precision fp32, bf16 or int8, not {precision!r}")
+    openvino, _ = require_engine()
+    converted = _converted(openvino, model, calibration_batches(tokenizer, encoded)[0])
+    compiled = openvino.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT":
+                                                                INFERENCE_PRECISION[precision]})
+    return OpenVINOModel(compiled, model.config)
+
+
+def _converted(openvino, model, example: dict):
+    """The fp32 torch ``model`` as an OpenVINO model, traced on the ``example`` batch (dynamic shapes). The tracer's
+    warnings about the attention code's Python conditions are silenced: they hold for every batch given here (the
+    attention mask is always passed)."""
+    import warnings
+
+    import torch
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return openvino.convert_model(model.float().eval(), example_input=example)
+
+
+def _int8(model, tokenizer, encoded, name: str) -> OpenVINOModel:
     """The cached int8 model ``name``, quantised first (one process at a time) when it is missing or OpenVINO cannot
     read it (truncated, altered): a damaged cache is never loaded."""
     openvino, nncf = require_engine()
@@ -114,7 +147,7 @@ def _int8(model, tokenizer, encoded, name: str) -> Int8Model:
             if compiled is None:
                 _quantise(model, tokenizer, encoded, folder)
                 compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
-    return Int8Model(compiled, model.config)
+    return OpenVINOModel(compiled, model.config)
 
 
 def _compiled(openvino, folder):
@@ -138,15 +171,11 @@ def calibration_batches(tokenizer, encoded) -> list:
 
 
 def _quantise(model, tokenizer, encoded, folder):
-    import torch
-
     openvino, nncf = require_engine()
     batches = calibration_batches(tokenizer, encoded)
     logger.warning("quantising %s to int8 once (OpenVINO + NNCF, calibrated on %d shipped dev inputs) into %s",
                    type(model).__name__, len(encoded["input_ids"]), folder)
-    model = model.float().eval()
-    with torch.no_grad():
-        converted = openvino.convert_model(model, example_input=batches[0])
+    converted = _converted(openvino, model, batches[0])
     quantised = nncf.quantize(converted, nncf.Dataset(batches, lambda b: {k: v.numpy() for k, v in b.items()}),
                               model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches))
 

@@ -1,5 +1,5 @@
-"""int8 inference (OpenVINO + NNCF): the int8 scores of the shipped reranker and of the dense encoder track fp32's on
-real pairs, the quantised model is cached by the weights it came from, and a missing engine names the extra."""
+"""The OpenVINO backend: in fp32 it gives torch's scores and embeddings, in bf16 and int8 (NNCF) they track fp32's on
+real pairs; the quantised model is cached by the weights it came from, and a missing engine names the extra."""
 import builtins
 
 import numpy as np
@@ -9,7 +9,8 @@ from scipy.stats import spearmanr
 
 from pyterrier_optical import E5Encoder, OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank import int8
+from pyterrier_optical.rerank import openvino_backend
+from pyterrier_optical.util.device import bf16_supported
 from pyterrier_optical.util.io import optical_home
 
 pytestmark = pytest.mark.slow
@@ -23,6 +24,17 @@ def pairs(n=40):
         out += [(other, en) for en, other in bitext] + [(other, bitext[i - 1][0]) for i, (_, other) in
                                                          enumerate(bitext)]
     return [q for q, _ in out], [d for _, d in out]
+
+
+def test_openvino_reranker_gives_torch_scores_in_fp32_and_tracks_them_in_bf16(e5_backbone):
+    queries, texts = pairs()
+    torch_fp32 = OpticalReranker("optical-student", precision="fp32", verbose=False).score(queries, texts)
+    converted = OpticalReranker("optical-student", precision="fp32", backend="openvino", verbose=False)
+    assert converted.backend_ == "openvino" and converted.backend == "openvino"
+    np.testing.assert_allclose(converted.score(queries, texts), torch_fp32, atol=1e-3)
+    if bf16_supported("cpu"):
+        bf16 = OpticalReranker("optical-student", precision="bf16", backend="openvino", verbose=False)
+        assert spearmanr(bf16.score(queries, texts), torch_fp32).statistic > 0.98
 
 
 def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone, tiny_model_dir):
@@ -41,11 +53,24 @@ def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone, 
     assert len(list((optical_home() / "int8").glob("cross-encoder-*"))) == len(folders) + 1
 
 
-def test_int8_dense_embeddings_track_fp32(e5_backbone):
+def test_openvino_dense_embeddings_equal_torch_in_fp32_and_track_them_in_int8(e5_backbone):
     queries, texts = pairs()
     a = E5Encoder(precision="fp32").score(queries, texts)
+    np.testing.assert_allclose(E5Encoder(precision="fp32", backend="openvino").score(queries, texts), a, atol=1e-4)
     b = E5Encoder(precision="int8").score(queries, texts)
     assert spearmanr(a, b).statistic > 0.95 and np.abs(a - b).max() < 0.05
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"precision": "int8", "backend": "torch"}, "precision 'int8' runs on backend='openvino'"),
+    ({"precision": "fp32", "backend": "onnx"}, "unknown backend 'onnx'; choose from torch, openvino"),
+    ({"precision": "fp32", "backend": "openvino", "device": "meta"}, "backend 'openvino' runs on CPUs"),
+])
+def test_a_backend_that_cannot_run_is_refused_before_loading(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        OpticalReranker("no/such-model", verbose=False, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        E5Encoder("no/such-model", **kwargs)
 
 
 def test_int8_without_the_engine_names_the_extra(monkeypatch):
@@ -57,8 +82,8 @@ def test_int8_without_the_engine_names_the_extra(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_openvino)
-    with pytest.raises(ImportError, match=r"pip install 'pyterrier-optical\[int8\]'"):
-        int8.require_engine()
+    with pytest.raises(ImportError, match=r"pip install 'pyterrier-optical\[openvino\]'"):
+        openvino_backend.require_engine()
 
 
 def test_reliability_a_corrupt_cached_int8_model_is_quantised_again(tiny_model_dir, tmp_path, monkeypatch, caplog):
@@ -77,5 +102,5 @@ def test_int8_on_a_platform_without_the_cpu_plugin_says_what_to_use(monkeypatch)
     import openvino
 
     monkeypatch.setattr(openvino.Core, "available_devices", property(lambda self: ["GPU"]))
-    with pytest.raises(RuntimeError, match=r"needs OpenVINO's CPU plugin.*use precision='fp32'"):
-        int8.require_engine()
+    with pytest.raises(RuntimeError, match=r"needs OpenVINO's CPU plugin.*use backend='torch'"):
+        openvino_backend.require_engine()
