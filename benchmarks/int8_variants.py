@@ -2,10 +2,13 @@
 shipped dev bitext) against weight-only int8 (``nncf.compress_weights``) with and without OpenVINO's dynamic
 activation quantisation (per groups of ``group`` values of each token's activations, computed at run time: the
 analogue of onnxruntime's ``quantize_dynamic``), and the same with the feed-forward output layers left in floating
-point; bf16 and fp32 (torch) beside them. On the release's dev lists (``dev_lists``: Kolibri dev pairs of six
-languages, mE5's ten nearest English candidates each): dev RR@10 and its difference to fp32 (goal +-0.005), Kendall
-tau of all the scores and the mean per-list tau against fp32 (goal >= 0.98), and pairs per second (one timed pass
-after a warm-up; use it for ratios on one machine, ``benchmarks/rerank.py`` for speed figures).
+point; bf16 and fp32 (torch) beside them; then the model converted to OpenVINO unquantised (what
+``backend="openvino"`` runs) and NNCF's static quantisation confined to the last four blocks (8-11, the least
+sensitive; the rest in OpenVINO fp32 or bf16), calibrated like the shipped int8. On the release's dev lists
+(``dev_lists``: Kolibri dev pairs of six languages, mE5's ten nearest English candidates each): dev RR@10 and its
+difference to fp32 (goal +-0.005), Kendall tau of all the scores and the mean per-list tau against fp32 (goal >=
+0.98), and pairs per second (one timed pass after a warm-up; use it for ratios on one machine,
+``benchmarks/rerank.py`` for speed figures).
 
     python benchmarks/int8_variants.py [--model optical-student] [--pairs 256]
 """
@@ -17,13 +20,15 @@ import torch
 from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.rerank.openvino_backend import OpenVINOModel, calibration_batches, require_engine
+from pyterrier_optical.rerank.openvino_backend import (OpenVINOModel, calibration_batches, calibration_pairs,
+                                                        require_engine)
 from pyterrier_optical.rerank.scoring import encode_pairs, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
 from pyterrier_optical.util.device import bf16_supported, cpu_flags
 
 FEED_FORWARD_OUTPUTS = r".*layer\.\d+\.output\.dense.*"
+FIRST_EIGHT_BLOCKS = r".*layer\.[0-7]\..*"
 
 
 def main():
@@ -76,6 +81,17 @@ def main():
         compiled = openvino.Core().compile_model(compressed, "CPU", {"DYNAMIC_QUANTIZATION_GROUP_SIZE": group,
                                                                      "INFERENCE_PRECISION_HINT": "f32"})
         row(label, *scored(OpenVINOModel(compiled, model.config)))
+    calibration = calibration_batches(tokenizer, encode_pairs(tokenizer, *calibration_pairs(), 256))
+    last_blocks = nncf.quantize(converted.clone(), nncf.Dataset(calibration, lambda b: {k: v.numpy() for k, v in
+                                                                                       b.items()}),
+                                model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration),
+                                ignored_scope=nncf.IgnoredScope(patterns=[FIRST_EIGHT_BLOCKS], validate=False))
+    for hint in ["f32"] + (["bf16"] if bf16_supported("cpu") else []):
+        name = "fp32" if hint == "f32" else hint
+        row(f"OpenVINO {name} (`backend=\"openvino\"`)", *scored(OpenVINOModel(
+            openvino.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": hint}), model.config)))
+        row(f"int8 static in blocks 8-11 only, the rest OpenVINO {name}", *scored(OpenVINOModel(
+            openvino.Core().compile_model(last_blocks, "CPU", {"INFERENCE_PRECISION_HINT": hint}), model.config)))
 
 
 if __name__ == "__main__":
