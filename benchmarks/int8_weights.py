@@ -6,7 +6,10 @@ dev lists (``dev_lists``: Kolibri dev pairs of six languages, mE5's ten nearest 
 layers, each kind of layer alone and each block alone. Then ``--qat-steps`` of quantisation-aware fine-tuning
 (straight-through rounding of the weights, AdamW at ``--lr``, no dropout), the model learning its own fp32 scores
 (mean squared error) on 800 pairs of the shipped *training* bitext with mE5's eight nearest English candidates each;
-every 100 steps the rounded model against the original fp32 scores on the dev lists.
+every 100 steps the rounded model against the original fp32 scores on the dev lists. Between the two, the activations'
+share: the model with every Linear weight already on its int8 grid, quantised by NNCF's static int8 (as
+``precision="int8"``, with and without SmoothQuant) and compared with its own fp32 scores, so that only the
+activations' rounding (and SmoothQuant's rescaling of the weights off their grid) is left.
 
     python benchmarks/int8_weights.py [--model optical-student] [--pairs 128] [--qat-steps 300] [--lr 1e-5]
 """
@@ -21,6 +24,8 @@ from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import mixed_bitext, shipped_languages
+from pyterrier_optical.rerank.openvino_backend import (OpenVINOModel, calibration_batches, calibration_pairs,
+                                                        require_engine)
 from pyterrier_optical.rerank.scoring import encode_pairs, relevance_logits, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr, translation_candidates
@@ -33,6 +38,24 @@ KINDS = {"attention query/key/value": "attention.self", "attention output": "att
 def rounded(weight):
     scale = weight.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127
     return torch.round(weight / scale) * scale
+
+
+def static_int8(model, tokenizer, smooth_quant: bool):
+    """``model`` quantised like ``precision="int8"`` (NNCF static, calibrated on the shipped dev pairs), SmoothQuant
+    on or off, the rest of it in OpenVINO fp32."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
+
+    openvino, nncf = require_engine()
+    batches = calibration_batches(tokenizer, encode_pairs(tokenizer, *calibration_pairs(), 256))
+    with torch.no_grad():
+        converted = openvino.convert_model(model, example_input=batches[0])
+    advanced = None if smooth_quant else AdvancedQuantizationParameters(
+        smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
+    quantised = nncf.quantize(converted, nncf.Dataset(batches, lambda b: {k: v.numpy() for k, v in b.items()}),
+                              model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches),
+                              **({"advanced_parameters": advanced} if advanced else {}))
+    compiled = openvino.Core().compile_model(quantised, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return OpenVINOModel(compiled, model.config)
 
 
 def flat(queries, pools):
@@ -75,6 +98,16 @@ def main():
         report(kind, with_rounded(lambda name, p=pattern: any(p.format(i) in name for i in range(12))))
     for block in range(model.config.num_hidden_layers):
         report(f"block {block}", with_rounded(lambda name, b=block: f"layer.{b}." in name))
+
+    on_grid = with_rounded(lambda name: True)
+    grid_reference = score_pairs(on_grid, tokenizer, dev_queries, dev_texts, 256, 64)
+    grid_base = pool_mrr(lambda q, t: grid_reference, queries, pools)
+    print("\n| weights on their int8 grid, then NNCF static int8 | RR@10 vs its fp32 | tau |\n|---|---|---|")
+    for label, smooth_quant in (("with SmoothQuant (as shipped)", True), ("without SmoothQuant", False)):
+        scores = score_pairs(static_int8(on_grid, tokenizer, smooth_quant), tokenizer, dev_queries, dev_texts, 256, 64)
+        value = pool_mrr(lambda q, t: scores, queries, pools)
+        print(f"| {label} | {value - grid_base:+.4f} | {kendalltau(scores, grid_reference).statistic:.3f} |",
+              flush=True)
 
     if not args.qat_steps:
         return
