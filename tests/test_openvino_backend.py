@@ -104,3 +104,17 @@ def test_int8_on_a_platform_without_the_cpu_plugin_says_what_to_use(monkeypatch)
     monkeypatch.setattr(openvino.Core, "available_devices", property(lambda self: ["GPU"]))
     with pytest.raises(RuntimeError, match=r"needs OpenVINO's CPU plugin.*use backend='torch'"):
         openvino_backend.require_engine()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_openvino_rerankers_run_in_parallel_processes_with_the_same_scores(tiny_model_dir, precision):
+    """``.parallel(2)`` pickles the reranker: its compiled OpenVINO model travels as its exported form, at the same
+    inference precision."""
+    reranker = OpticalReranker(str(tiny_model_dir), batch_size=4, verbose=False, precision=precision,
+                               backend="openvino")
+    queries, texts = pairs(8)
+    frame = pd.DataFrame({"qid": [f"q{i}" for i in range(len(texts))], "query": queries,
+                          "docno": [f"d{i}" for i in range(len(texts))], "text": texts})
+    merged = reranker(frame).merge(reranker.parallel(2)(frame), on=["qid", "docno"])
+    assert len(merged) == len(texts) and (merged["rank_x"] == merged["rank_y"]).all()
+    np.testing.assert_allclose(merged["score_x"], merged["score_y"], atol=1e-6)

@@ -80,6 +80,17 @@ class OpenVINOModel:
         out = torch.from_numpy(np.asarray(self.compiled(feed)[0], dtype=np.float32))
         return SimpleNamespace(logits=out, last_hidden_state=out)
 
+    def __getstate__(self):  # .parallel(): a compiled model does not pickle, its exported form does
+        return {"compiled": self.compiled.export_model(), "config": self.config,
+                "precision": self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()}
+
+    def __setstate__(self, state):
+        import openvino
+
+        compiled = openvino.Core().import_model(state["compiled"], "CPU",
+                                                {"INFERENCE_PRECISION_HINT": state["precision"]})
+        self.__init__(compiled, state["config"])
+
     def parameters(self):
         import torch
 
