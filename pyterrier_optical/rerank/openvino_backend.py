@@ -23,8 +23,6 @@ logger = logging.getLogger(__name__)
 CALIBRATION_PAIRS = 256
 CALIBRATION_BATCH = 16
 MODEL_FILE = "model.xml"
-
-
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's names; int8 models keep its default
 
 
