@@ -21,7 +21,7 @@ from scipy.stats import kendalltau
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.rerank.openvino_backend import (OpenVINOModel, calibration_batches, calibration_pairs,
-                                                        require_engine)
+                                                        converted_model, require_engine, static_int8)
 from pyterrier_optical.rerank.scoring import encode_pairs, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
@@ -70,8 +70,7 @@ def main():
     row("int8 static (shipped: NNCF quantize, SmoothQuant)",
         *scored(OpticalReranker(args.model, precision="int8", verbose=False).scoring_model_))
     example = calibration_batches(tokenizer, encode_pairs(tokenizer, flat_queries[:16], texts[:16], 256))[0]
-    with torch.no_grad():
-        converted = openvino.convert_model(model, example_input=example)
+    converted = converted_model(openvino, model, example)
     variants = [("int8 weights (asym), activations fp32", {}, "0"),
                 ("int8 weights (asym), dynamic int8 activations, groups of 32", {}, "32"),
                 ("as above, feed-forward outputs in fp32", {"ignored_scope": nncf.IgnoredScope(
@@ -82,10 +81,8 @@ def main():
                                                                      "INFERENCE_PRECISION_HINT": "f32"})
         row(label, *scored(OpenVINOModel(compiled, model.config)))
     calibration = calibration_batches(tokenizer, encode_pairs(tokenizer, *calibration_pairs(), 256))
-    last_blocks = nncf.quantize(converted.clone(), nncf.Dataset(calibration, lambda b: {k: v.numpy() for k, v in
-                                                                                       b.items()}),
-                                model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration),
-                                ignored_scope=nncf.IgnoredScope(patterns=[FIRST_EIGHT_BLOCKS], validate=False))
+    last_blocks = static_int8(nncf, converted.clone(), calibration,
+                              ignored_scope=nncf.IgnoredScope(patterns=[FIRST_EIGHT_BLOCKS], validate=False))
     for hint in ["f32"] + (["bf16"] if bf16_supported("cpu") else []):
         name = "fp32" if hint == "f32" else hint
         row(f"OpenVINO {name} (`backend=\"openvino\"`)", *scored(OpenVINOModel(

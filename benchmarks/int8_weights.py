@@ -25,7 +25,7 @@ from scipy.stats import kendalltau
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import mixed_bitext, shipped_languages
 from pyterrier_optical.rerank.openvino_backend import (OpenVINOModel, calibration_batches, calibration_pairs,
-                                                        require_engine)
+                                                        converted_model, require_engine, static_int8)
 from pyterrier_optical.rerank.scoring import encode_pairs, relevance_logits, score_pairs
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr, translation_candidates
@@ -40,20 +40,16 @@ def rounded(weight):
     return torch.round(weight / scale) * scale
 
 
-def static_int8(model, tokenizer, smooth_quant: bool):
+def int8_model(model, tokenizer, smooth_quant: bool):
     """``model`` quantised like ``precision="int8"`` (NNCF static, calibrated on the shipped dev pairs), SmoothQuant
     on or off, the rest of it in OpenVINO fp32."""
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
 
     openvino, nncf = require_engine()
     batches = calibration_batches(tokenizer, encode_pairs(tokenizer, *calibration_pairs(), 256))
-    with torch.no_grad():
-        converted = openvino.convert_model(model, example_input=batches[0])
-    advanced = None if smooth_quant else AdvancedQuantizationParameters(
-        smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
-    quantised = nncf.quantize(converted, nncf.Dataset(batches, lambda b: {k: v.numpy() for k, v in b.items()}),
-                              model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches),
-                              **({"advanced_parameters": advanced} if advanced else {}))
+    options = {} if smooth_quant else {"advanced_parameters": AdvancedQuantizationParameters(
+        smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))}
+    quantised = static_int8(nncf, converted_model(openvino, model, batches[0]), batches, **options)
     compiled = openvino.Core().compile_model(quantised, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     return OpenVINOModel(compiled, model.config)
 
@@ -104,7 +100,7 @@ def main():
     grid_base = pool_mrr(lambda q, t: grid_reference, queries, pools)
     print("\n| weights on their int8 grid, then NNCF static int8 | RR@10 vs its fp32 | tau |\n|---|---|---|")
     for label, smooth_quant in (("with SmoothQuant (as shipped)", True), ("without SmoothQuant", False)):
-        scores = score_pairs(static_int8(on_grid, tokenizer, smooth_quant), tokenizer, dev_queries, dev_texts, 256, 64)
+        scores = score_pairs(int8_model(on_grid, tokenizer, smooth_quant), tokenizer, dev_queries, dev_texts, 256, 64)
         value = pool_mrr(lambda q, t: scores, queries, pools)
         print(f"| {label} | {value - grid_base:+.4f} | {kendalltau(scores, grid_reference).statistic:.3f} |",
               flush=True)

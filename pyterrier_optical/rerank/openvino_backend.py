@@ -125,13 +125,13 @@ def _openvino(model, tokenizer, encoded, name: str, precision: str) -> OpenVINOM
     if precision not in INFERENCE_PRECISION:
         raise ValueError(f"backend='openvino' runs precision fp32, bf16 or int8, not {precision!r}")
     openvino, _ = require_engine()
-    converted = _converted(openvino, model, calibration_batches(tokenizer, encoded)[0])
+    converted = converted_model(openvino, model, calibration_batches(tokenizer, encoded)[0])
     compiled = openvino.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT":
                                                                 INFERENCE_PRECISION[precision]})
     return OpenVINOModel(compiled, model.config)
 
 
-def _converted(openvino, model, example: dict):
+def converted_model(openvino, model, example: dict):
     """The fp32 torch ``model`` as an OpenVINO model, traced on the ``example`` batch (dynamic shapes). The tracer's
     warnings about the attention code's Python conditions are silenced: they hold for every batch given here (the
     attention mask is always passed)."""
@@ -184,11 +184,18 @@ def _quantise(model, tokenizer, encoded, folder):
     batches = calibration_batches(tokenizer, encoded)
     logger.warning("quantising %s to int8 once (OpenVINO + NNCF, calibrated on %d shipped dev inputs) into %s",
                    type(model).__name__, len(encoded["input_ids"]), folder)
-    converted = _converted(openvino, model, batches[0])
-    quantised = nncf.quantize(converted, nncf.Dataset(batches, lambda b: {k: v.numpy() for k, v in b.items()}),
-                              model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches))
+    quantised = static_int8(nncf, converted_model(openvino, model, batches[0]), batches)
 
     def write(staging):
         openvino.save_model(quantised, str(staging / MODEL_FILE))
 
     write_folder_atomically(folder, write)
+
+
+def static_int8(nncf, converted, batches: list, **options):
+    """The OpenVINO model ``converted`` quantised by the recipe of ``precision="int8"``: NNCF's post-training static
+    quantisation, transformer preset (SmoothQuant, per-channel weights), calibrated on all of ``batches``; ``options``
+    go to ``nncf.quantize`` (the benchmarks' variants)."""
+    dataset = nncf.Dataset(batches, lambda batch: {k: v.numpy() for k, v in batch.items()})
+    return nncf.quantize(converted, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches),
+                         **options)

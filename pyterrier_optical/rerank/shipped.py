@@ -44,6 +44,7 @@ class ShippedModel:
     backbone_prefix: str
     config: dict
     metadata: dict
+    entry: dict  # the manifest entry as written (a re-export that carries the model over keeps it)
 
     def verified_file(self) -> Path:
         """The file, after checking that its sha256 is the manifest's."""
@@ -87,7 +88,7 @@ def read_manifest(folder: Path | None = None) -> dict:
                                 f"{MANIFEST_FORMAT}: install the matching release")
     try:
         return {name: ShippedModel(name, folder / e["file"], e["sha256"], e["starts_from"], e["recipe_fingerprint"],
-                                   e["data_digest"], *backbone, e["config"], e.get("metadata", {}))
+                                   e["data_digest"], *backbone, e["config"], e.get("metadata", {}), e)
                 for name, e in entries.items()}
     except (KeyError, TypeError) as e:
         raise ShippedModelError(f"{path} is corrupt (an entry lacks {e}): reinstall pyterrier-optical") from None

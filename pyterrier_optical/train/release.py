@@ -70,8 +70,6 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
     states, trained_states, entries = {}, {}, {}
     files = {}  # per model, the tensors to write, or the file to copy (a carried-over model)
     installed = read_manifest()
-    installed_entries = json.loads((shipped_dir() / MANIFEST).read_text(encoding="utf-8-sig"))["models"] \
-        if installed else {}  # a carried-over model keeps its entry
     prefix = next(iter(installed.values())).backbone_prefix if installed else None
     base_backbone = backbone_digest = None
     for name in names:
@@ -90,7 +88,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
             if current is None or stale_part(current) or current.backbone_digest != backbone_digest:
                 raise ValueError(f"{name} is neither built here with this code's recipe ({folder} is missing) nor "
                                  f"shipped with it: run `optical build {name} --retrain` first")
-            entries[name], files[name] = installed_entries[name], current.file
+            entries[name], files[name] = current.entry, current.file
             states[name] = trained_states[name] = decode_tensors(load_shipped_tensors(current), base)
             logger.warning("%s: carried over from the installed release (trained with this recipe and data)", name)
             continue
