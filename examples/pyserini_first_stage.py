@@ -22,7 +22,7 @@ if __name__ == "__main__":
     parser.add_argument("--reranker", help="reranker checkpoint (default: the embedded OPTICAL student)")
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
-    reranker = OpticalReranker(args.reranker or "optical-student", batch_size=64)
+    reranker = OpticalReranker(args.reranker or "optical-student")
     systems, datasets = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for lang in args.languages:

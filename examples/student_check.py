@@ -29,7 +29,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="runs/student-check", help="indexes and score caches")
     args = parser.parse_args()
     models = dict(m.split("=", 1) for m in args.models)
-    rerankers = {name: OpticalReranker(path, batch_size=64, verbose=False) for name, path in models.items()}
+    rerankers = {name: OpticalReranker(path, verbose=False) for name, path in models.items()}
     demo = Demo(Path(args.out), rerankers, E5Encoder(cache=True), verbose=False)
     systems, datasets = {"mE5 retrieval": {}}, {}
     for lang in KOLIBRI_LANGUAGES:

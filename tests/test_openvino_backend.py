@@ -53,12 +53,15 @@ def test_int8_reranker_scores_track_fp32_and_are_cached_by_weights(e5_backbone, 
     assert len(list((optical_home() / "int8").glob("cross-encoder-*"))) == len(folders) + 1
 
 
-def test_openvino_dense_embeddings_equal_torch_in_fp32_and_track_them_in_int8(e5_backbone):
+def test_openvino_dense_embeddings_equal_torch_in_fp32_and_track_them_in_int8_cached_once(e5_backbone):
     queries, texts = pairs()
     a = E5Encoder(precision="fp32").score(queries, texts)
     np.testing.assert_allclose(E5Encoder(precision="fp32", backend="openvino").score(queries, texts), a, atol=1e-4)
     b = E5Encoder(precision="int8").score(queries, texts)
     assert spearmanr(a, b).statistic > 0.95 and np.abs(a - b).max() < 0.05
+    folders = sorted((optical_home() / "int8").glob("encoder-*"))
+    E5Encoder(precision="int8")  # loaded again (with a pooler drawn anew: the checkpoint has none): the cached model
+    assert sorted((optical_home() / "int8").glob("encoder-*")) == folders
 
 
 @pytest.mark.parametrize("kwargs, message", [

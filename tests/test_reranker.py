@@ -76,6 +76,18 @@ def test_batch_size_does_not_change_scores(tiny_model_dir):
     np.testing.assert_allclose(one, many, atol=1e-5)
 
 
+def test_the_default_batch_size_is_the_cpus_and_an_explicit_one_is_kept(tiny_model_dir):
+    from pyterrier_optical import E5Encoder
+    from pyterrier_optical.util.device import CPU_BATCH_SIZE, inference_batch_size
+
+    assert OpticalReranker(str(tiny_model_dir), device="cpu", verbose=False).batch_size == CPU_BATCH_SIZE == 16
+    assert E5Encoder(str(tiny_model_dir), device="cpu").batch_size == CPU_BATCH_SIZE
+    assert OpticalReranker(str(tiny_model_dir), batch_size=5, device="cpu", verbose=False).batch_size == 5
+    assert inference_batch_size(None, "cuda", 32) == 32 and inference_batch_size(7, "cuda", 32) == 7
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        OpticalReranker(str(tiny_model_dir), batch_size=0, verbose=False)
+
+
 def test_rank_orders_documents(tiny_reranker):
     docs = ["Privacy and security settings", "Open a new tab", "Bookmarks"]
     ranked = tiny_reranker.rank("privacy settings", docs, top_k=2, return_documents=True)

@@ -319,7 +319,7 @@ def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict 
     phases = Phases({k: v for k, v in plan.items() if v}, verbose)
     with phases.phase("models", "loading the rerankers (the embedded ones are built on first use, with their own "
                                 "bars) and the dense encoder"):
-        rerankers = {name: OpticalReranker(str(m), batch_size=64, verbose=verbose, precision=precision,
+        rerankers = {name: OpticalReranker(str(m), verbose=verbose, precision=precision,
                                            backend=backend) for name, m in models.items() if m is not None}
         encoder = E5Encoder(dense, precision=precision, cache=True, backend=backend)
     demo = Demo(out, rerankers, encoder, rerank_depth, nmt, nmt_codes, verbose)

@@ -104,13 +104,16 @@ def resolve_name(name_or_path, verbose: bool = True) -> str:
     return resolve_model_path(name)
 
 
-def weights_digest(model) -> str:
-    """A short digest of a model's weights (names and bytes of its state dict): equal only for equal weights, so a
-    score cache keyed by it never serves the scores of another model saved under the same name."""
+def weights_digest(model, unused: tuple = ()) -> str:
+    """A short digest of a model's weights (names and bytes of its state dict, but for those whose names start with
+    one of ``unused``): equal only for equal weights, so a score cache keyed by it never serves the scores of another
+    model saved under the same name."""
     import torch
 
     digest = hashlib.blake2b(digest_size=8)
     for name, tensor in model.state_dict().items():
+        if name.startswith(unused):
+            continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()

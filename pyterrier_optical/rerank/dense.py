@@ -22,7 +22,7 @@ import pyterrier as pt
 import pyterrier_dr
 
 from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_texts
-from ..util.device import autocast, infer_device, resolve_backend, resolve_precision
+from ..util.device import autocast, inference_batch_size, infer_device, resolve_backend, resolve_precision
 from ..util.io import write_folder_atomically
 from .backbones import E5_SMALL, checked_model_path, quiet_loading
 from .scoring import check_positive_int, clean_texts, mean_pool, sorted_batches
@@ -46,7 +46,7 @@ class E5Encoder(pyterrier_dr.E5):
 
     Args:
         model_name: a sentence-transformers or Hugging Face encoder folder, a hub id, or ``multilingual-e5-small``.
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass; None: 16 on a CPU (the fastest there), 64 on a GPU.
         device: a torch device; None picks CUDA when available.
         max_length: tokens per text (longer texts are truncated).
         precision: ``"auto"`` (bf16 where the CPU has bf16 units), ``"fp32"``, ``"bf16"``, ``"fp16"``, or ``"int8"``
@@ -63,10 +63,10 @@ class E5Encoder(pyterrier_dr.E5):
 
     query_prompt, doc_prompt = "query: ", "passage: "
 
-    def __init__(self, model_name: str = E5_SMALL, batch_size: int = 64, device=None, max_length: int = 256,
+    def __init__(self, model_name: str = E5_SMALL, batch_size: int | None = None, device=None, max_length: int = 256,
                  precision: str = "auto", text_field: str = "text", verbose: bool = False, cache: bool = False,
                  backend: str | None = None):
-        check_positive_int("batch_size", batch_size)
+        batch_size = check_positive_int("batch_size", inference_batch_size(batch_size, device, 64))
         check_positive_int("max_length", max_length)
         self.precision_ = resolve_precision(precision, infer_device(device))
         self.backend_ = resolve_backend(backend, self.precision_, device)
@@ -82,8 +82,10 @@ class E5Encoder(pyterrier_dr.E5):
             from .openvino_backend import openvino_encoder
 
             encoder = self.model[0].auto_model
+            # a pooler the checkpoint lacks is drawn anew at each load, and only the token states are read
             self.openvino_ = openvino_encoder(encoder, self.model.tokenizer, self.model.max_seq_length,
-                                              weights_digest(encoder), self.precision_, self.doc_prompt)
+                                              weights_digest(encoder, unused=("pooler.",)), self.precision_,
+                                              self.doc_prompt)
 
     def __repr__(self):
         return f"E5Encoder({self.model_name!r})"

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..util.device import infer_device, resolve_backend, resolve_precision
+from ..util.device import inference_batch_size, infer_device, resolve_backend, resolve_precision
 from ..util.frames import ranked
 from .checkpoint import DEFAULT_MODEL, load_cross_encoder, weights_digest, write_checkpoint
 from .scoring import check_positive_int, model_max_length, score_pairs
@@ -19,7 +19,7 @@ class OpticalReranker(pt.Transformer):
             OPTICAL student, the default), ``"optical-teacher"`` (the English teacher it was distilled from),
             ``"optical-codeswitch-teacher"``, ``"optical-codeswitch-student"`` —, a reranker checkpoint folder, a
             Hugging Face hub id or local path, or a loaded ``PreTrainedModel`` (then give ``tokenizer``).
-        batch_size: pairs per forward pass.
+        batch_size: pairs per forward pass; None: 16 on a CPU (the fastest there), 32 on a GPU.
         text_field: the document text column.
         query_field: the query column.
         device: a torch device; None picks CUDA when available.
@@ -38,10 +38,10 @@ class OpticalReranker(pt.Transformer):
 
     schematic = {"label": "OPTICAL"}
 
-    def __init__(self, model=DEFAULT_MODEL, batch_size: int = 32, text_field: str = "text", query_field: str = "query",
-                 device=None, max_length: int = 256, verbose: bool = True, tokenizer=None, precision: str = "auto",
-                 backend: str | None = None):
-        check_positive_int("batch_size", batch_size)
+    def __init__(self, model=DEFAULT_MODEL, batch_size: int | None = None, text_field: str = "text",
+                 query_field: str = "query", device=None, max_length: int = 256, verbose: bool = True, tokenizer=None,
+                 precision: str = "auto", backend: str | None = None):
+        batch_size = check_positive_int("batch_size", inference_batch_size(batch_size, device, 32))
         check_positive_int("max_length", max_length, 8)
         self.precision_ = resolve_precision(precision, infer_device(device))
         self.backend_ = resolve_backend(backend, self.precision_, device)

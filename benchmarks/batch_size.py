@@ -1,0 +1,77 @@
+"""Throughput at each batch size, the measurement behind the CPU default (``util.device.CPU_BATCH_SIZE``):
+``OpticalReranker`` (the shipped teacher) on the reranking pairs of ``benchmarks/rerank.py``, and ``E5Encoder`` on
+their passages (1-12 sentences) and on the short English strings of ``benchmarks/int8.py``, in every backend and
+precision of this CPU (torch fp32 and bf16, OpenVINO fp32 and bf16 when the ``openvino`` extra is installed; bf16
+where the CPU has bf16 units). For each workload, configuration and batch size: the median and spread (min-max) of
+``--repeats`` runs, batch sizes alternating, and the ratio to the default's median.
+
+    python benchmarks/batch_size.py [--queries 50] [--depth 10] [--texts 1000] [--repeats 3] [--batch-sizes 4 8 16]
+                                    [--no-reranking]
+"""
+import argparse
+import importlib.util
+import statistics
+import time
+
+import torch
+from rerank import make_pairs
+
+from pyterrier_optical import E5Encoder, OpticalReranker
+from pyterrier_optical.data.bitext import load_bitext, shipped_languages
+from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported, cpu_flags
+
+
+def configurations() -> list:
+    """(backend, precision) pairs this machine runs."""
+    precisions = ["fp32"] + (["bf16"] if bf16_supported("cpu") else [])
+    backends = ["torch"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    return [(backend, precision) for backend in backends for precision in precisions]
+
+
+def sweep(label: str, run, items: int, batch_sizes: list, repeats: int) -> None:
+    """Print ``label``'s items/s at each batch size; ``run(batch_size)`` does the work once."""
+    for batch_size in batch_sizes:
+        run(batch_size)  # warm-up
+    rate = {b: [] for b in batch_sizes}
+    for _ in range(repeats):
+        for batch_size in batch_sizes:
+            start = time.perf_counter()
+            run(batch_size)
+            rate[batch_size].append(items / (time.perf_counter() - start))
+    default = statistics.median(rate[CPU_BATCH_SIZE]) if CPU_BATCH_SIZE in rate else None
+    for batch_size, r in rate.items():
+        ratio = f"{statistics.median(r) / default:5.2f}x the default" if default else ""
+        print(f"{label:34s} batch {batch_size:3d} {statistics.median(r):8.1f}/s ({min(r):.1f}-{max(r):.1f}) {ratio}",
+              flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--depth", type=int, default=10)
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16, 32, 64])
+    parser.add_argument("--no-reranking", action="store_true", help="the encoder only")
+    args = parser.parse_args()
+    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} threads; default batch "
+          f"{CPU_BATCH_SIZE}")
+    pairs = make_pairs(args.queries, args.depth)
+    queries, texts = [q for q, _ in pairs], [d for _, d in pairs]
+    teacher = str(embedded_path("optical-teacher"))
+    for backend, precision in [] if args.no_reranking else configurations():
+        reranker = OpticalReranker(teacher, precision=precision, backend=backend, verbose=False, device="cpu")
+        sweep(f"reranking pairs, {backend} {precision}", lambda b: reranker.score(queries, texts, batch_size=b),
+              len(pairs), args.batch_sizes, args.repeats)
+    english = list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train")))
+    workloads = {"passages": list(dict.fromkeys(texts)), "short strings": english[:args.texts]}
+    for backend, precision in configurations():
+        encoder = E5Encoder(precision=precision, backend=backend, device="cpu")
+        for workload, passages in workloads.items():
+            sweep(f"encoding {workload}, {backend} {precision}", lambda b: encoder.encode_docs(passages, batch_size=b),
+                  len(passages), args.batch_sizes, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
