@@ -14,10 +14,10 @@ import statistics
 import time
 
 import torch
+from int8 import english_strings
 from rerank import make_pairs
 
 from pyterrier_optical import E5Encoder, OpticalReranker
-from pyterrier_optical.data.bitext import load_bitext, shipped_languages
 from pyterrier_optical.train.embedded import embedded_path
 from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported, cpu_flags
 
@@ -64,8 +64,7 @@ def main():
         reranker = OpticalReranker(teacher, precision=precision, backend=backend, verbose=False, device="cpu")
         sweep(f"reranking pairs, {backend} {precision}", lambda b: reranker.score(queries, texts, batch_size=b),
               len(pairs), args.batch_sizes, args.repeats)
-    english = list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train")))
-    workloads = {"passages": list(dict.fromkeys(texts)), "short strings": english[:args.texts]}
+    workloads = {"passages": list(dict.fromkeys(texts)), "short strings": english_strings(args.texts)}
     for backend, precision in configurations():
         encoder = E5Encoder(precision=precision, backend=backend, device="cpu")
         for workload, passages in workloads.items():

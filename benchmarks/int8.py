@@ -15,6 +15,7 @@ faster one for it too).
     python benchmarks/int8.py [--pairs 256] [--texts 2000] [--repeats 3]
 """
 import argparse
+import inspect
 import statistics
 import time
 
@@ -30,7 +31,12 @@ from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
 from pyterrier_optical.util.device import CPU_BATCH_SIZE, autocast, bf16_supported, cpu_flags
 
-PEER_BATCH_SIZE = 32  # pyterrier_dr.E5's default
+PEER_BATCH_SIZE = inspect.signature(pyterrier_dr.E5).parameters["batch_size"].default  # 32 in pyterrier-dr 0.8
+
+
+def english_strings(n: int) -> list:
+    """The first ``n`` distinct English strings of the shipped training bitext (the passages of the speed runs)."""
+    return list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train")))[:n]
 
 
 def label(backend: str, precision: str) -> str:
@@ -107,8 +113,7 @@ def main():
               for name in ("optical-student", "optical-teacher")}
     models["mE5 (dense)"] = lambda b, p: E5Encoder(precision=p, backend=b)
     fidelity(models, queries, pools, configurations)
-    english = list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train")))
-    dense_speed(english[:args.texts], args.repeats, configurations)
+    dense_speed(english_strings(args.texts), args.repeats, configurations)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Kendall tau of the reranked lists.
     python benchmarks/rerank.py [--queries 100] [--depth 10] [--repeats 3] [--batch-size N] [--max-length 256]
 """
 import argparse
+import inspect
 import random
 import statistics
 import time
@@ -34,8 +35,6 @@ from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext, shipped_languages
 from pyterrier_optical.train.embedded import embedded_path
 from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported, cpu_flags
-
-PEER_BATCH_SIZE = 32  # CrossEncoder.predict's default
 
 
 def make_pairs(queries: int, depth: int, seed: int = 0):
@@ -98,7 +97,8 @@ def main():
         return lambda: models[configuration].predict(pairs, batch_size=batch_size, activation_fn=torch.nn.Identity(),
                                                      show_progress_bar=False)
 
-    batch_sizes = [args.batch_size] if args.batch_size else [PEER_BATCH_SIZE, CPU_BATCH_SIZE]
+    peer_batch_size = inspect.signature(CrossEncoder.predict).parameters["batch_size"].default  # 32 in ST 6
+    batch_sizes = [args.batch_size] if args.batch_size else [peer_batch_size, CPU_BATCH_SIZE]
     theirs = {f"sentence-transformers, {c}, batch {b}": peer(c, b) for b in batch_sizes for c in [*models, *openvino]}
     runs = {**{name: (lambda r=r: r.score(queries, texts)) for name, r in ours.items()}, **theirs}
     names = list(runs)
