@@ -9,36 +9,19 @@ where the CPU has bf16 units). For each workload, configuration and batch size: 
                                     [--no-reranking]
 """
 import argparse
-import importlib.util
 import statistics
-import time
 
-import torch
-from int8 import english_strings
-from rerank import make_pairs
+from common import alternating, configurations, english_strings, machine, make_pairs
 
 from pyterrier_optical import E5Encoder, OpticalReranker
-from pyterrier_optical.train.embedded import embedded_path
-from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported, cpu_flags
-
-
-def configurations() -> list:
-    """(backend, precision) pairs this machine runs."""
-    precisions = ["fp32"] + (["bf16"] if bf16_supported("cpu") else [])
-    backends = ["torch"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
-    return [(backend, precision) for backend in backends for precision in precisions]
+from pyterrier_optical.models.registry import embedded_path
+from pyterrier_optical.util.device import CPU_BATCH_SIZE
 
 
 def sweep(label: str, run, items: int, batch_sizes: list, repeats: int) -> None:
     """Print ``label``'s items/s at each batch size; ``run(batch_size)`` does the work once."""
-    for batch_size in batch_sizes:
-        run(batch_size)  # warm-up
-    rate = {b: [] for b in batch_sizes}
-    for _ in range(repeats):
-        for batch_size in batch_sizes:
-            start = time.perf_counter()
-            run(batch_size)
-            rate[batch_size].append(items / (time.perf_counter() - start))
+    seconds = alternating({b: (lambda b=b: run(b)) for b in batch_sizes}, repeats)
+    rate = {b: [items / s for s in seconds[b]] for b in batch_sizes}
     default = statistics.median(rate[CPU_BATCH_SIZE]) if CPU_BATCH_SIZE in rate else None
     for batch_size, r in rate.items():
         ratio = f"{statistics.median(r) / default:5.2f}x the default" if default else ""
@@ -55,8 +38,7 @@ def main():
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16, 32, 64])
     parser.add_argument("--no-reranking", action="store_true", help="the encoder only")
     args = parser.parse_args()
-    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} threads; default batch "
-          f"{CPU_BATCH_SIZE}")
+    print(f"{machine()}\ndefault batch {CPU_BATCH_SIZE}")
     pairs = make_pairs(args.queries, args.depth)
     queries, texts = [q for q, _ in pairs], [d for _, d in pairs]
     teacher = str(embedded_path("optical-teacher"))

@@ -1,11 +1,11 @@
 """Training speed: one optimizer step of the shipped recipes in fp32 and in bf16, and the cost of OPTICAL's optimal
 transport inside a distillation step.
 
-- student step: the embedded student's recipe (``train.config.STUDENT``: OT at layer 6 plus score distillation over
+- student step: the embedded student's recipe (``models.recipes.STUDENT``: OT at layer 6 plus score distillation over
   8 English candidates, batch 8 of real English-Swahili pairs, max_length 64): teacher and student forwards, the
   loss, backward and AdamW step, under autocast for bf16 as the Trainer runs it (per step);
 - the same step without the OT term (``ot_weight=0``): the OT overhead is the difference;
-- teacher step: the embedded teacher's recipe (``train.config.TEACHER``: listwise loss over 1 + 7 candidates, batch
+- teacher step: the embedded teacher's recipe (``models.recipes.TEACHER``: listwise loss over 1 + 7 candidates, batch
   8, max_length 64).
 
 The model is the embedded teacher when it is in the cache (else the backbone with a fresh head). The steps run
@@ -16,16 +16,16 @@ alternately, ``--repeats`` times each; medians and spreads are printed with the 
 import argparse
 import copy
 import statistics
-import time
 from dataclasses import replace
 
 import torch
+from common import alternating, machine
 
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank.checkpoint import load_cross_encoder
-from pyterrier_optical.train.config import STUDENT, TEACHER
+from pyterrier_optical.models.cross_encoder import load_cross_encoder
+from pyterrier_optical.models.recipes import STUDENT, TEACHER
 from pyterrier_optical.train.distill import OpticalDistiller
-from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.models.registry import embedded_path
 from pyterrier_optical.train.teacher import english_task, listwise_loss
 from pyterrier_optical.util.device import autocast
 
@@ -71,18 +71,11 @@ def main():
     steps = {"student step (OT + score)": distillation_step(True), "student step, no OT": distillation_step(False),
              "teacher step": teacher_step()}
     runs = [(name, precision) for name in steps for precision in ("fp32", "bf16")]
-    for name, precision in runs:  # warm-up
-        steps[name](precision)
-    seconds = {run: [] for run in runs}
-    for _ in range(args.repeats):
-        for name, precision in runs:
-            start = time.perf_counter()
-            steps[name](precision)
-            seconds[name, precision].append(time.perf_counter() - start)
+    seconds = alternating({(name, precision): (lambda n=name, p=precision: steps[n](p)) for name, precision in runs},
+                          args.repeats)
     median = {run: statistics.median(s) for run, s in seconds.items()}
-    capabilities = torch.cpu.get_capabilities()
-    print(f"model {model}; {torch.get_num_threads()} threads; {capabilities.get('cpu_name')}, avx512_bf16 "
-          f"{capabilities.get('avx512_bf16')}, amx_bf16 {capabilities.get('amx_bf16')}; median of {args.repeats}")
+    print(machine())
+    print(f"model {model}; median of {args.repeats}")
     for (name, precision), s in seconds.items():
         print(f"  {name:28s} {precision}  {median[name, precision] * 1000:8.0f} ms  ({min(s) * 1000:.0f}-"
               f"{max(s) * 1000:.0f})")

@@ -11,6 +11,7 @@ import time
 
 import pandas as pd
 import pyterrier as pt
+from common import machine
 from ir_measures import AP, nDCG
 
 from pyterrier_optical.data.bitext import load_bitext, shipped_languages
@@ -55,6 +56,7 @@ def main():
             rows.append({"engine": name, "MAP": scores["AP"], "nDCG@10": scores["nDCG@10"],
                          "docs indexed/s": len(docs) / index_time, "queries/s": len(topics) / search_time})
     table = pd.DataFrame(rows)
+    print(machine())
     print(f"{len(docs)} documents, {len(topics)} queries")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:,.0f}"))
     pisa, lucene = table.iloc[0], table.iloc[1]

@@ -22,25 +22,16 @@ import time
 import numpy as np
 import pyterrier_dr
 import torch
+from common import alternating, configurations, english_strings, label, machine
 from scipy.stats import kendalltau
 
 from pyterrier_optical import E5Encoder, OpticalReranker
-from pyterrier_optical.data.bitext import load_bitext, shipped_languages
-from pyterrier_optical.rerank.backbones import embedded_backbone_path
+from pyterrier_optical.models.backbones import embedded_backbone_path
 from pyterrier_optical.train.release import dev_lists
 from pyterrier_optical.train.selection import pool_mrr
-from pyterrier_optical.util.device import CPU_BATCH_SIZE, autocast, bf16_supported, cpu_flags
+from pyterrier_optical.util.device import CPU_BATCH_SIZE, autocast, bf16_supported
 
 PEER_BATCH_SIZE = inspect.signature(pyterrier_dr.E5).parameters["batch_size"].default  # 32 in pyterrier-dr 0.8
-
-
-def english_strings(n: int) -> list:
-    """The first ``n`` distinct English strings of the shipped training bitext (the passages of the speed runs)."""
-    return list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train")))[:n]
-
-
-def label(backend: str, precision: str) -> str:
-    return precision if backend == "torch" else f"{backend} {precision}"
 
 
 def fidelity(models: dict, queries, pools, configurations) -> None:
@@ -79,14 +70,7 @@ def dense_speed(texts: list, repeats: int, configurations) -> None:
         runs[f"pyterrier-dr E5, fp32, batch {batch_size}"] = lambda b=batch_size: peer_run("fp32", b)
         if bf16_supported("cpu"):
             runs[f"pyterrier-dr E5, bf16 autocast, batch {batch_size}"] = lambda b=batch_size: peer_run("bf16", b)
-    for run in runs.values():
-        run()  # warm-up
-    rate = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            rate[name].append(len(texts) / (time.perf_counter() - start))
+    rate = {name: [len(texts) / s for s in seconds] for name, seconds in alternating(runs, repeats).items()}
     median = {name: statistics.median(r) for name, r in rate.items()}
     peers = [n for n in runs if n.startswith("pyterrier-dr")]
     fastest = max(peers, key=median.get)
@@ -105,15 +89,14 @@ def main():
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    precisions = ["fp32"] + (["bf16"] if bf16_supported("cpu") else [])
-    configurations = [(backend, p) for backend in ("torch", "openvino") for p in precisions] + [("openvino", "int8")]
-    print(f"{cpu_flags()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    configurations_here = configurations() + [("openvino", "int8")]
+    print(machine())
     queries, pools = dev_lists(args.pairs)
     models = {name: (lambda b, p, n=name: OpticalReranker(n, precision=p, backend=b, verbose=False))
               for name in ("optical-student", "optical-teacher")}
     models["mE5 (dense)"] = lambda b, p: E5Encoder(precision=p, backend=b)
-    fidelity(models, queries, pools, configurations)
-    dense_speed(english_strings(args.texts), args.repeats, configurations)
+    fidelity(models, queries, pools, configurations_here)
+    dense_speed(english_strings(args.texts), args.repeats, configurations_here)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import time
 import warnings
 from pathlib import Path
 
+from common import machine  # before the next line takes this folder off the path
+
 # this file is named ot.py: keep its own folder off the path so that ``import ot`` finds POT
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
@@ -58,6 +60,7 @@ def main():
                                  max(1, args.repeats // 2))
         batch_t, batch = best_time(lambda: pot.solve_batch(cost, EPSILON, a, b, method="log_sinkhorn", max_iter=1000,
                                                            tol=TOL).plan, args.repeats)
+    print(machine())
     print(f"{B} problems of {N}x{M}, epsilon {EPSILON}, tol {TOL}, {torch.get_num_threads()} threads; "
           f"normalised costs span {cost.min():.2f}-{cost.max():.2f}")
     for name, seconds, plan in [("optical sinkhorn", ours_t, ours), ("POT sinkhorn loop", loop_t, loop),

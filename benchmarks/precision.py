@@ -13,6 +13,7 @@ import ir_measures
 import numpy as np
 import pandas as pd
 import pyterrier as pt
+from common import machine
 from ir_measures import RR
 from scipy.stats import kendalltau
 
@@ -37,6 +38,7 @@ def main():
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--model", default="optical-student")
     args = parser.parse_args()
+    print(machine())
     rerankers = {p: OpticalReranker(args.model, batch_size=64, verbose=False, precision=p) for p in ("fp32", "bf16")}
     collections = [(f"optical/ui/{lang}-en/test", lang) for lang in CHROMIUM_LANGUAGES] + \
         [(f"optical/ui-kolibri/{lang}-en/test", lang) for lang in KOLIBRI_LANGUAGES]

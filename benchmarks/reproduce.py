@@ -12,6 +12,8 @@ import os
 import tempfile
 import time
 
+from common import machine
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,21 +21,21 @@ def main():
     parser.add_argument("--home", help="OPTICAL_HOME to train into (default: a new temporary folder)")
     args = parser.parse_args()
     os.environ["OPTICAL_HOME"] = args.home or tempfile.mkdtemp(prefix="optical-reproduce-")
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder, read_metadata
-    from pyterrier_optical.rerank.shipped import MANIFEST, shipped_dir
-    from pyterrier_optical.train.embedded import build_order, embedded_path
+    from pyterrier_optical.models.checkpoint import read_metadata
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
+    from pyterrier_optical.models.shipped import MANIFEST, shipped_dir
+    from pyterrier_optical.models.registry import build_order, embedded_path
     from pyterrier_optical.train.release import dev_lists
     from pyterrier_optical.train.selection import translation_retrieval_mrr
-    from pyterrier_optical.util.device import cpu_flags
 
     manifest = json.loads((shipped_dir() / MANIFEST).read_text(encoding="utf-8"))["models"]
     queries, pools = dev_lists()
-    print(f"{cpu_flags()}; OPTICAL_HOME={os.environ['OPTICAL_HOME']}")
+    print(f"{machine()}\nOPTICAL_HOME={os.environ['OPTICAL_HOME']}")
     for name in build_order(args.names):
         start = time.perf_counter()
         folder = embedded_path(name, verbose=False, retrain=True)
         minutes = (time.perf_counter() - start) / 60
-        model, tokenizer, _ = load_cross_encoder(folder, "cpu", verbose=False)
+        model, tokenizer, _ = load_cross_encoder(folder, "cpu")
         rr = translation_retrieval_mrr(model, tokenizer, queries, pools)  # fp32, as the release measured it
         shipped = manifest[name]
         meta = read_metadata(folder)

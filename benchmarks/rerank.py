@@ -23,26 +23,15 @@ Kendall tau of the reranked lists.
 """
 import argparse
 import inspect
-import random
 import statistics
-import time
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
+from common import alternating, machine, make_pairs, mean_kendall
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.data.bitext import load_bitext, shipped_languages
-from pyterrier_optical.train.embedded import embedded_path
-from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported, cpu_flags
-
-
-def make_pairs(queries: int, depth: int, seed: int = 0):
-    rng = random.Random(seed)
-    pool = [x for lang in shipped_languages() for _, x in load_bitext(lang, "test")]
-    english = [en for en, _ in load_bitext("de", "train")]
-    return [(q, " ".join(rng.sample(english, rng.randint(1, 12)))) for q in rng.sample(pool, queries)
-            for _ in range(depth)]
+from pyterrier_optical.models.registry import embedded_path
+from pyterrier_optical.util.device import CPU_BATCH_SIZE, bf16_supported
 
 
 def predict_like_sentence_transformers(model, tokenizer, pairs, batch_size: int, max_length: int) -> np.ndarray:
@@ -58,11 +47,6 @@ def predict_like_sentence_transformers(model, tokenizer, pairs, batch_size: int,
     return scores
 
 
-def mean_kendall(a, b, depth: int) -> float:
-    """Mean Kendall tau between the per-query orders of two score arrays (queries are consecutive blocks)."""
-    return float(np.mean([kendalltau(a[i:i + depth], b[i:i + depth]).statistic for i in range(0, len(a), depth)]))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=100)
@@ -76,12 +60,12 @@ def main():
     model = str(embedded_path("optical-teacher"))  # the shipped teacher, assembled in seconds
     pairs = make_pairs(args.queries, args.depth)
     queries, texts = [q for q, _ in pairs], [d for _, d in pairs]
-    common = dict(batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")
-    ours = {"ours, default (auto)": OpticalReranker(model, **common),
-            "ours, fp32": OpticalReranker(model, precision="fp32", **common),
-            "ours, openvino (auto)": OpticalReranker(model, backend="openvino", **common),
-            "ours, openvino fp32": OpticalReranker(model, precision="fp32", backend="openvino", **common),
-            "ours, int8": OpticalReranker(model, precision="int8", **common)}
+    options = dict(batch_size=args.batch_size, max_length=args.max_length, verbose=False, device="cpu")
+    ours = {"ours, default (auto)": OpticalReranker(model, **options),
+            "ours, fp32": OpticalReranker(model, precision="fp32", **options),
+            "ours, openvino (auto)": OpticalReranker(model, backend="openvino", **options),
+            "ours, openvino fp32": OpticalReranker(model, precision="fp32", backend="openvino", **options),
+            "ours, int8": OpticalReranker(model, precision="int8", **options)}
     models = {"default (fp32)": CrossEncoder(model, num_labels=1, max_length=args.max_length, device="cpu")}
     if bf16_supported("cpu"):
         models["bf16 weights"] = CrossEncoder(model, num_labels=1, max_length=args.max_length, device="cpu",
@@ -101,21 +85,19 @@ def main():
     batch_sizes = [args.batch_size] if args.batch_size else [peer_batch_size, CPU_BATCH_SIZE]
     theirs = {f"sentence-transformers, {c}, batch {b}": peer(c, b) for b in batch_sizes for c in [*models, *openvino]}
     runs = {**{name: (lambda r=r: r.score(queries, texts)) for name, r in ours.items()}, **theirs}
-    names = list(runs)
-    for name in names:  # warm-up
-        runs[name]()
-    seconds, scores = {n: [] for n in names}, {}
-    for _ in range(args.repeats):
-        for name in names:
-            start = time.perf_counter()
-            scores[name] = np.asarray(runs[name](), dtype=np.float32)
-            seconds[name].append(time.perf_counter() - start)
+    names, scores = list(runs), {}
+
+    def scored(name):
+        scores[name] = np.asarray(runs[name](), dtype=np.float32)
+
+    seconds = alternating({n: (lambda n=n: scored(n)) for n in names}, args.repeats)
     rate = {n: [len(pairs) / s for s in seconds[n]] for n in names}
     median = {n: statistics.median(rate[n]) for n in names}
     reference = scores["ours, fp32"]
+    print(machine())
     print(f"model {model}; {args.queries} queries x {args.depth} passages = {len(pairs)} pairs, our batch "
-          f"{ours['ours, fp32'].batch_size}, max_length {args.max_length}, {torch.get_num_threads()} threads; "
-          f"precision auto = {ours['ours, default (auto)'].precision_}; {cpu_flags()}")
+          f"{ours['ours, fp32'].batch_size}, max_length {args.max_length}; precision auto = "
+          f"{ours['ours, default (auto)'].precision_}")
     print(f"{'configuration':50s} {'pairs/s median':>14s} {'min-max':>15s} {'max |diff|':>10s} {'mean tau':>8s}")
     for n in names:
         diff = np.abs(scores[n] - reference).max()

@@ -18,3 +18,19 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 napoleon_google_docstring = True
 suppress_warnings = ["myst.domains"]  # sphinx-argparse has no resolve_any_xref; broken references still fail
+
+
+
+def _init_signature(app, what, name, obj, options, signature, return_annotation):
+    """Classes show their constructor's parameters: PyTerrier's ``Transformer.__new__(*args, **kwargs)`` would
+    hide them."""
+    import inspect
+
+    if what == "class" and "__init__" in vars(obj):
+        parameters = list(inspect.signature(obj.__init__).parameters.values())[1:]
+        return str(inspect.Signature(parameters)), return_annotation
+    return signature, return_annotation
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _init_signature)

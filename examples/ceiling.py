@@ -11,10 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyterrier_optical.experiment.compare import Comparison
-from pyterrier_optical.experiment.report import markdown_table, reranking_ceiling
+from pyterrier_optical.experiment import Comparison
+from pyterrier_optical.experiment.report import reranking_ceiling
 
-if __name__ == "__main__":
+
+def markdown(frame, digits: int = 3) -> str:
+    """A DataFrame as a Markdown table, numbers rounded."""
+    def cell(v):
+        if isinstance(v, bool):
+            return "yes" if v else ""
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)])
+
+
+def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("report", type=Path, help="a report folder")
     parser.add_argument("--queries", type=int, help="the first N queries of each language (default: all)")
@@ -26,4 +38,8 @@ if __name__ == "__main__":
             first = per_query.drop_duplicates(["lang", "qid"]).groupby("lang", sort=False).head(args.queries)
             per_query = per_query.merge(first[["lang", "qid"]])
         print(f"{results.name}:\n")
-        print(markdown_table(reranking_ceiling(Comparison(pd.DataFrame(), per_query, args.baseline))), "\n")
+        print(markdown(reranking_ceiling(Comparison(pd.DataFrame(), per_query, args.baseline))), "\n")
+
+
+if __name__ == "__main__":
+    main()

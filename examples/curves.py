@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pyterrier_optical.train.curve import CURVE_LOG  # noqa: E402
+CURVE_LOG = "curve.jsonl"  # what ``optical distill --curve-every N`` writes into its output folder
 
 
 def read_curve(run) -> list:

@@ -9,14 +9,10 @@ import tempfile
 import pyterrier as pt
 from ir_measures import AP, RR, nDCG
 
-from pyterrier_optical import OpticalReranker
-from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
-from pyterrier_optical.experiment import compare
-from pyterrier_optical.data.lexicon import shipped_lexicon
-from pyterrier_optical.retrieve.lucene import LuceneBM25Index
-from pyterrier_optical.experiment.report import markdown_table
+from pyterrier_optical import LexiconTranslate, LuceneBM25Index, OpticalReranker, compare, shipped_lexicon
 
-if __name__ == "__main__":
+
+def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--languages", nargs="+", default=["sw", "de"])
     parser.add_argument("--reranker", help="reranker checkpoint (default: the embedded OPTICAL student)")
@@ -34,4 +30,8 @@ if __name__ == "__main__":
             datasets[lang] = (dataset.get_topics().head(args.queries), dataset.get_qrels())
         result = compare(systems, datasets, [RR @ 10, nDCG @ 10, AP], baseline="Lucene BM25", correction="holm")
     table = result.means()[["lang", "system", "measure", "value", "delta", "p_corrected", "significant"]]
-    print(markdown_table(table))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()

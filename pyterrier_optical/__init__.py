@@ -1,32 +1,34 @@
 """OPTICAL for PyTerrier: optimal-transport distillation for low-resource cross-lingual retrieval.
 
 The package is layered; each layer imports only the ones below it (``tests/test_layers.py`` checks this):
-``util`` < ``data`` < ``retrieve`` < ``rerank`` < ``train`` < ``experiment`` < ``cli``. This module is the
-composition root: importing it registers the shipped ir_datasets ids and lets ``OpticalReranker("optical-...")``
-build the embedded rerankers with the train layer's recipes.
+``util`` < ``data`` < ``models`` < ``retrieve`` < ``rerank`` < ``train`` < ``experiment`` < ``cli``. Importing it
+registers the shipped ir_datasets ids; the names below load their modules on first use, so that ``import
+pyterrier_optical`` stays quick and inference never loads the training code.
 """
 __version__ = "0.2.0"
 
-from .data import datasets  # noqa: F401  (registers the optical/... ids with ir_datasets)
-from .data.bitext import load_bitext, read_bitext
-from .data.datasets import clir_dataset_id, register_local
-from .data.languages import LANGUAGES, Language, language
-from .data.lexicon import Lexicon, induce_lexicon, read_freedict, read_word_pairs, shipped_lexicon
-from .experiment.fusion import KeepScore, LinearFusion, fused
-from .rerank.artifact import OpticalCheckpoint
-from .rerank.dense import DenseIndex, E5Encoder
-from .rerank.reranker import OpticalReranker
-from .retrieve.bm25 import MultilingualBM25, MultilingualBM25Retriever
-from .retrieve.codeswitch import CodeSwitch, LexiconTranslate
-from .retrieve.lucene import LuceneBM25, LuceneBM25Index
-from .retrieve.translate import NMTTranslate
-from .train import embedded  # noqa: F401  (provides the embedded rerankers to the rerank layer)
-from .train.config import DistillConfig, StudentRecipe, TeacherRecipe, TrainingConfig
-from .train.distill import OpticalDistiller
+import importlib
 
-__all__ = ["clir_dataset_id", "CodeSwitch", "DenseIndex", "DistillConfig", "E5Encoder", "fused", "induce_lexicon",
-           "KeepScore", "Language", "language", "LANGUAGES", "Lexicon", "LexiconTranslate", "LinearFusion",
-           "load_bitext",
-           "LuceneBM25", "LuceneBM25Index", "MultilingualBM25", "MultilingualBM25Retriever", "NMTTranslate",
-           "OpticalCheckpoint", "OpticalDistiller", "OpticalReranker", "read_bitext", "read_freedict",
-           "read_word_pairs", "register_local", "shipped_lexicon", "StudentRecipe", "TeacherRecipe", "TrainingConfig"]
+from .data import datasets  # noqa: F401  (registers the optical/... ids with ir_datasets)
+
+_EXPORTS = {
+    "OpticalReranker": "rerank.reranker", "OpticalCheckpoint": "rerank.artifact", "fused": "rerank.fusion",
+    "E5Encoder": "retrieve.dense", "DenseIndex": "retrieve.dense", "MultilingualBM25": "retrieve.bm25",
+    "LuceneBM25Index": "retrieve.lucene", "LexiconTranslate": "retrieve.codeswitch",
+    "CodeSwitch": "retrieve.codeswitch", "NMTTranslate": "retrieve.translate", "Lexicon": "data.lexicon",
+    "shipped_lexicon": "data.lexicon", "load_bitext": "data.bitext", "register_local": "data.datasets",
+    "compare": "experiment.compare", "OpticalDistiller": "train.distill",
+}
+__all__ = sorted(_EXPORTS, key=str.lower)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

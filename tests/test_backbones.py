@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from pyterrier_optical.rerank import backbones
+from pyterrier_optical.models import backbones
 
 
 def test_q4_0_dequantisation():
@@ -49,7 +49,7 @@ def test_two_processes_on_an_empty_home_convert_the_backbone_once(tmp_path):
 
     code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
             "from transformers import AutoConfig, AutoTokenizer\n"
-            "from pyterrier_optical.rerank.backbones import embedded_backbone_path\n"
+            "from pyterrier_optical.models.backbones import embedded_backbone_path\n"
             "path = embedded_backbone_path()\n"
             "print('loaded', AutoConfig.from_pretrained(path).num_hidden_layers,\n"
             "      len(AutoTokenizer.from_pretrained(path)))")

@@ -31,7 +31,7 @@ def test_pairs_are_one_to_one_per_language_and_source():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown split"):
         load_bitext("sw", "validation")
-    with pytest.raises(ValueError, match="no shipped bitext for 'so'"):
+    with pytest.raises(ValueError, match="no shipped chromium bitext for 'so'"):
         load_bitext("so")
     with pytest.raises(ValueError, match="unknown language code"):
         load_bitext("xx")

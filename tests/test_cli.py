@@ -1,13 +1,15 @@
 import dataclasses
 import json
 import logging
+import os
+from pathlib import Path
 
 import pytest
 
 from pyterrier_optical.cli import build_parser, main, recipe_fields, recipe_from_args
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank.checkpoint import read_metadata
-from pyterrier_optical.train.config import STUDENT, TEACHER
+from pyterrier_optical.models.checkpoint import read_metadata
+from pyterrier_optical.models.recipes import STUDENT, TEACHER
 
 
 def test_distill_cli_reports_bad_lines_and_can_skip_them(tiny_model_dir, tmp_path, capsys):
@@ -79,3 +81,106 @@ def test_demo_takes_int8_and_the_openvino_backend_and_refuses_a_backend_that_can
     assert main(["demo", "--out", str(tmp_path / "demo"), "--precision", "int8", "--backend", "torch", "--quiet"]) == 2
     assert "precision 'int8' runs on backend='openvino'" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()  # refused before any work
+
+
+def commands() -> dict:
+    """Every command of ``optical``, aliases included: name -> its parser."""
+    return dict(build_parser()._subparsers._group_actions[0].choices)
+
+
+# the arguments each command needs to start; a command missing here fails the test below
+ARGUMENTS = {"experiment": ["--quick"], "demo": ["--quick"], "build": ["optical-teacher"], "export": [],
+             "convert-backbone": [], "train-teacher": [], "distill": ["--teacher", "optical-teacher"]}
+
+
+def test_every_command_declares_whether_it_writes_under_the_home():
+    assert set(commands()) == set(ARGUMENTS), "a new command: add it to ARGUMENTS"
+    for name, parser in commands().items():
+        assert isinstance(parser.get_default("writes_home"), bool), name
+        assert parser.get_default("func") is not None, name
+
+
+@pytest.fixture(params=["file", "read-only folder"])
+def unwritable_home(request, tmp_path):
+    """(the folder named in the error, an OPTICAL_HOME below it no one can write): below a file, or below a
+    read-only folder (chmod for a user; root writes where chmod forbids, so root gets /proc/self)."""
+    if request.param == "file":
+        home = tmp_path / "home"
+        home.write_text("a file, not a folder")
+        return home, home / "cache"
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        request.addfinalizer(lambda: folder.chmod(0o755))
+        return folder, folder / "cache"
+    return Path("/proc/self"), Path("/proc/self/cache")
+
+
+@pytest.mark.parametrize("command", ARGUMENTS)
+def test_every_command_that_writes_under_the_home_refuses_an_unwritable_one_before_any_work(
+        command, unwritable_home, tmp_path, monkeypatch, capsys):
+    import pyterrier_optical.cli as cli
+
+    folder, home = unwritable_home
+    if not commands()[command].get_default("writes_home"):
+        pytest.skip(f"{command} writes nothing under the home")
+    monkeypatch.setenv("OPTICAL_HOME", str(home))
+    for name in dir(cli):
+        if name.startswith("cmd_"):
+            monkeypatch.setattr(cli, name, lambda args: pytest.fail("the command started its work"))
+    out = ["--out", str(tmp_path / "out")] if "--out" in commands()[command].format_help() else []
+    assert main([command, *ARGUMENTS[command], *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"optical {command}: error: {folder} is ")
+    assert f"(needed for {home})" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_names_the_path_and_the_space(monkeypatch, capsys):
+    import errno
+
+    import pyterrier_optical.cli as cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/x/model.safetensors")
+
+    monkeypatch.setattr(cli, "cmd_build", full)
+    assert main(["build", "optical-teacher"]) == 1
+    err = capsys.readouterr().err
+    assert "no space left on the device while writing /tmp/x/model.safetensors" in err and "MiB free" in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--languages", "xx"], "--languages: 'xx' is not a language of the Chromium test splits"),
+    (["--languages", "sw", "yo"], "--languages: 'yo' is not a language of the Chromium test splits"),
+    (["--teacher", "/nonexistent"], "--teacher: '/nonexistent' does not exist"),
+    (["--student", "optical-nonsense"], "--student: no embedded reranker 'optical-nonsense'"),
+    (["--max-queries", "0"], "--max-queries must be an integer >= 1, got 0"),
+    (["--ratios", "0", "2"], "code-switch ratio p must be in [0, 1], got 2.0"),
+    (["--nmt-code", "sw"], "--nmt-code takes LANG=CODE pairs (e.g. sw=swh_Latn), got sw"),
+])
+def test_demo_arguments_are_refused_before_any_model_loads_and_leave_no_out_folder(flags, message, tmp_path,
+                                                                                    monkeypatch, capsys):
+    import pyterrier_optical.experiment.demo as demo
+
+    monkeypatch.setattr(demo, "load_demo", lambda *a: pytest.fail("models loaded before the arguments were checked"))
+    assert main(["demo", *flags, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_demo_option_is_a_flag_whose_default_is_the_options_default():
+    from pyterrier_optical.experiment.demo_options import DEMO_FIELDS, DemoOptions, flag_of
+
+    args = build_parser().parse_args(["demo"])
+    cli_fields = [name for name, f in DEMO_FIELDS.items() if f.metadata["cli"]]
+    assert DemoOptions(**{name: getattr(args, name) for name in cli_fields}) == DemoOptions()
+    helps = commands()["demo"].format_help()
+    for name in cli_fields:
+        assert flag_of(name) in helps, name
+    assert "(default: 100; 30 with --quick)" in " ".join(helps.split())  # the size's defaults, from the options
+    assert "(default: 0 0.25 0.5 0.75 1)" in " ".join(helps.split())
+    assert build_parser().parse_args(["demo", "--quiet", "--no-ood"]).verbose is False
+    assert build_parser().parse_args(["-v", "demo"]).log_details  # optical's -v is not the demo's verbose

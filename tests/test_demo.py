@@ -1,6 +1,10 @@
 """The demo end to end on tiny models (the real pipeline: PISA BM25, lexicon translation, cross-encoders, score
-caches, pt.Experiment, report with figures), its refusal to overwrite and its resumption."""
+caches, pt.Experiment, report with figures), run once for the module and asserted on by each test; its options, its
+refusal to overwrite and its resumption."""
+import contextlib
+import io
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -9,6 +13,8 @@ import pytest
 from pyterrier_optical.cli import main
 from pyterrier_optical.experiment.demo import (CS_STUDENT, CS_TEACHER, DENSE, DENSE_CONTROL, DENSE_FUSION,
                                                DENSE_STUDENT, FUSION, STUDENT, TEACHER, run_demo)
+from pyterrier_optical.experiment.demo_options import DemoOptions
+from pyterrier_optical.experiment.report import prepare_output
 
 
 @pytest.fixture(scope="module")
@@ -17,64 +23,117 @@ def tiny_models(tiny_model_dir):
 
 
 def run(out, models, tiny_model_dir, **kwargs):
-    # fp32: the resumed and the fresh run must give equal tables, and bf16 scores depend on the batch a pair is in
+    # fp32: a resumed and a fresh run must give equal tables, and bf16 scores depend on the batch a pair is in
     settings = {**dict(max_queries=6, sweep_queries=3, ratios=(0.0, 1.0), dev_queries=5, full=True,
                        precision="fp32"), **kwargs}
-    return run_demo(out, ["sw", "de"], models=models, dense=str(tiny_model_dir), verbose=False, **settings)
+    return run_demo(out, ["sw", "de"], models=models, dense=str(tiny_model_dir), **settings)
 
 
-def test_demo_writes_a_report_and_resumes(tiny_models, tiny_model_dir, tmp_path):
-    report = run(tmp_path / "demo", tiny_models, tiny_model_dir)
+@pytest.fixture(scope="module")
+def demo(tiny_models, tiny_model_dir, tmp_path_factory):
+    """The one demo run of this module (full: tuning at depths 10 and 20, the sweep): its report's path and what
+    it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        report = run(tmp_path_factory.mktemp("demo") / "demo", tiny_models, tiny_model_dir)
+    return report, printed.getvalue()
+
+
+def test_the_report_has_every_section_and_file(demo):
+    report, _ = demo
     text = report.read_text()
     for part in ("Chromium test splits (in domain), against mE5 retrieval", "against the control",
                  "against the teacher zero-shot", "Kolibri test splits", "High/low-resource gap",
                  "What distillation brings", "Reranking ceiling", "Code-switched queries", "Wall clock of this run",
                  "NMT translate-test pipeline was skipped", "![code-switch sweep](sweep.png)",
-                 "Chosen on the Kolibri dev splits (sw, de;", "Chosen on the Chromium dev splits"):
+                 "Chosen on the Kolibri dev splits (sw, de;", "Chosen on the Chromium dev splits",
+                 "Queries per language: 6 (dev: up to 5 per language; rerank depths tried: 10, 20), sweep: 3 per "
+                 "ratio; BM25 rerankers reorder the top 10"):
         assert part in text, part
-    folder = report.parent
     for name in ("results-1.csv", "per_query-1.csv", "gap-1.csv", "ceiling-1.csv", "share-2.csv", "results-3.csv",
                  "results-4.csv", "sweep.csv", "sweep.png", "languages-1.png", "fusion_dev-chromium.csv",
-                 "fusion_dev-kolibri.csv", "settings-chromium.json"):
-        assert (folder / name).stat().st_size > 0, name
-    results = pd.read_csv(folder / "results-1.csv")
+                 "fusion_dev-kolibri.csv", "settings-chromium.json", "headline.md"):
+        assert (report.parent / name).stat().st_size > 0, name
+
+
+def test_the_results_compare_every_system_with_the_dense_baseline(demo):
+    results = pd.read_csv(demo[0].parent / "results-1.csv")
     assert set(results["lang"]) == {"sw", "de"}
     assert {FUSION, DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION} <= set(results["system"])
     assert results[results["system"] == DENSE]["p"].isna().all()  # the baseline
+    ceiling = pd.read_csv(demo[0].parent / "ceiling-1.csv").set_index("lang")
+    on_dense = results[results["system"].isin([DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION])
+                       & (results["measure"] == "RR@10") & (results["test"] == "t")]
+    assert (ceiling.loc[on_dense["lang"], "ceiling"].to_numpy() >= on_dense["value"].to_numpy() - 1e-9).all()
+    share = pd.read_csv(demo[0].parent / "share-2.csv")
+    assert (share["gain"] == share[DENSE_FUSION] - share[DENSE]).all()
+
+
+def test_the_fusion_settings_are_chosen_on_the_other_sources_dev_grid(demo):
+    folder = demo[0].parent
     grid = pd.read_csv(folder / "fusion_dev-chromium.csv")
     assert set(grid["system"]) == {FUSION, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION}
-    assert set(grid["method"]) == {"minmax", "zscore", "rrf"} and set(grid["depth"]) == {10, 20}
+    assert set(grid["method"]) == {"minmax", "zscore", "rrf"} and set(grid["depth"]) == {10, 20}  # full: 10 and 20
     settings = json.loads((folder / "settings-chromium.json").read_text())
     best = grid[grid["system"] == DENSE_FUSION]["value"].max()
     assert settings[DENSE_FUSION]["dev_best"] == pytest.approx(best)  # chosen by the one-SE rule from the grid
     assert settings[DENSE_FUSION]["dev_value"] <= settings[DENSE_FUSION]["dev_best"]
     assert settings[DENSE_STUDENT]["weight"] == 1.0
-    share = pd.read_csv(folder / "share-2.csv")
-    assert (share["gain"] == share[DENSE_FUSION] - share[DENSE]).all()
-    ceiling = pd.read_csv(folder / "ceiling-1.csv").set_index("lang")
-    on_dense = results[results["system"].isin([DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION])
-                       & (results["measure"] == "RR@10") & (results["test"] == "t")]
-    assert (ceiling.loc[on_dense["lang"], "ceiling"].to_numpy() >= on_dense["value"].to_numpy() - 1e-9).all()
-    sweep = pd.read_csv(folder / "sweep.csv")
+
+
+def test_the_sweep_switches_every_switchable_word_at_ratio_one(demo):
+    sweep = pd.read_csv(demo[0].parent / "sweep.csv")
     assert sorted(sweep["ratio"].unique()) == [0.0, 1.0] and DENSE_FUSION in set(sweep["system"])
-    assert (sweep[sweep["ratio"] == 1.0]["switched"] == 1.0).all()  # p = 1 switches every switchable word
-    # a finished report is not overwritten by accident
+    assert (sweep[sweep["ratio"] == 1.0]["switched"] == 1.0).all()
+
+
+def test_the_in_domain_headline_is_printed_before_the_out_of_domain_phase(demo):
+    report, out = demo
+    first, ood = out.index("## First result: low-resource languages"), out.index("] out of domain")
+    assert first < ood
+    in_domain = out[first:ood]
+    assert "Chromium test splits (in domain), RR@10" in in_domain and "| sw |" in in_domain
+    # printed from the low-resource languages alone, before de was run: the same table as the final headline's
+    first_table = in_domain.split("\n\n")[2]
+    assert first_table.startswith("| lang |") and first_table in (report.parent / "headline.md").read_text()
+
+
+def test_a_finished_report_is_refused_and_an_interrupted_run_reuses_its_saved_runs(demo, tiny_models,
+                                                                                    tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="already holds a report"):
-        run(tmp_path / "demo", tiny_models, tiny_model_dir)
-    # an interrupted run (no report yet) reuses the systems' saved runs
+        run(demo[0].parent, tiny_models, tiny_model_dir)
+    folder = tmp_path / "demo"
+    shutil.copytree(demo[0].parent, folder)  # the module's run, interrupted before its report
+    (folder / "report.md").unlink()
     saved = {f: f.stat().st_mtime_ns for f in (folder / "runs" / "chromium").rglob("*.res.gz")}
     assert len(saved) >= 8
-    report.unlink()
-    run(tmp_path / "demo", tiny_models, tiny_model_dir)
+    with contextlib.redirect_stdout(io.StringIO()):
+        resumed = run(folder, tiny_models, tiny_model_dir)
     assert {f: f.stat().st_mtime_ns for f in (folder / "runs" / "chromium").rglob("*.res.gz")} == saved
-    # resumed with more queries: the saved runs are rerun, and the table is the one of a fresh run (overwrite empties
-    # the folder: nothing saved is reused)
-    report.unlink()
-    more = pd.read_csv(run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8).parent / "results-1.csv")
-    fresh = run(tmp_path / "demo", tiny_models, tiny_model_dir, max_queries=8, overwrite=True)
-    pd.testing.assert_frame_equal(more, pd.read_csv(fresh.parent / "results-1.csv"))
-    assert not set(saved) & {f for f in (folder / "runs" / "chromium").rglob("*.res.gz")
-                             if f.stat().st_mtime_ns == saved.get(f)}
+    pd.testing.assert_frame_equal(pd.read_csv(resumed.parent / "results-1.csv"),
+                                  pd.read_csv(demo[0].parent / "results-1.csv"))
+
+
+def test_overwrite_empties_the_folder_of_a_finished_report(tmp_path):
+    (tmp_path / "done" / "runs").mkdir(parents=True)
+    (tmp_path / "done" / "report.md").write_text("# finished")
+    with pytest.raises(ValueError, match="already holds a report"):
+        prepare_output(tmp_path / "done")
+    assert prepare_output(tmp_path / "done", overwrite=True) == tmp_path / "done"
+    assert list((tmp_path / "done").iterdir()) == []  # nothing of the old run is reused
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "runs").mkdir()
+    prepare_output(tmp_path / "unfinished")  # an interrupted run: kept, to be resumed
+    assert (tmp_path / "unfinished" / "runs").is_dir()
+
+
+def test_the_first_run_tunes_depth_10_only_and_full_tunes_10_and_20():
+    assert DemoOptions().resolved().tune_depths == (10,)
+    assert DemoOptions(full=True).resolved().tune_depths == (10, 20)
+    quick = DemoOptions(quick=True).resolved()
+    assert (quick.languages, quick.max_queries, quick.dev_queries, quick.ood_languages) == (("sw", "de"), 30, 20,
+                                                                                           ["sw", "de"])
+    assert not quick.sweep and DemoOptions(full=True).resolved().sweep
 
 
 def test_quick_and_full_together_are_refused(tmp_path, capsys):
@@ -88,30 +147,7 @@ def test_quick_and_full_together_are_refused(tmp_path, capsys):
     assert not (tmp_path / "z").exists()
 
 
-def test_an_unwritable_home_is_named_before_any_work(tmp_path, monkeypatch, capsys):
-    home = tmp_path / "home"
-    home.write_text("a file, not a folder (a read-only folder would not stop root, who runs CI here)")
-    monkeypatch.setenv("OPTICAL_HOME", str(home / "cache"))
-    assert main(["demo", "--quick", "--out", str(tmp_path / "out")]) == 2
-    assert f"{home} is a file, not a folder (needed for {home}/cache)" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_full_disk_names_the_path_and_the_space(monkeypatch, capsys):
-    import errno
-
-    import pyterrier_optical.cli as cli
-
-    def full(args):
-        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/x/model.safetensors")
-
-    monkeypatch.setattr(cli, "cmd_build", full)
-    assert main(["build", "optical-teacher"]) == 1
-    err = capsys.readouterr().err
-    assert "no space left on the device while writing /tmp/x/model.safetensors" in err and "MiB free" in err
-
-
-def test_experiment_cli_errors(tmp_path, capsys):
+def test_the_experiment_alias_refuses_a_folder_holding_a_finished_report(tmp_path, capsys):
     (tmp_path / "done").mkdir()
     (tmp_path / "done" / "report.md").write_text("# finished")
     assert main(["experiment", "--out", str(tmp_path / "done"), "--quick"]) == 2
@@ -158,19 +194,3 @@ def test_reliability_the_score_cache_never_serves_another_checkpoint_under_the_s
         scores.setdefault(str(path), []).append(by_pair(cached(pairs)))
         np.testing.assert_allclose(scores[str(path)][-1], by_pair(reranker(pairs)), rtol=1e-5)
     assert not np.allclose(scores[str(tiny_model_dir)][0], scores[str(other)][0])
-
-
-def test_the_in_domain_headline_is_printed_before_the_out_of_domain_phase(tiny_models, tiny_model_dir, tmp_path,
-                                                                            capsys):
-    run_demo(tmp_path / "demo", ["sw", "de"], models=tiny_models, dense=str(tiny_model_dir), max_queries=4,
-             dev_queries=3, precision="fp32")
-    out = capsys.readouterr().out
-    first, ood = out.index("## First result: low-resource languages"), out.index("[3/3] out of domain")
-    assert first < ood
-    in_domain = out[first:ood]
-    assert "Chromium test splits (in domain), RR@10" in in_domain and "| sw |" in in_domain
-    # printed from the low-resource languages alone, before de was run: the same table as the final headline's
-    first_table = in_domain.split("\n\n")[2]
-    assert first_table.startswith("| lang |") and first_table in (tmp_path / "demo" / "headline.md").read_text()
-    grid = pd.read_csv(tmp_path / "demo" / "fusion_dev-chromium.csv")
-    assert set(grid["depth"]) == {10}  # the first run reranks at depth 10 only; --full tries 10 and 20

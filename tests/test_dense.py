@@ -6,9 +6,9 @@ import pyterrier as pt
 import pytest
 
 from pyterrier_optical.experiment.demo import check_depth
-from pyterrier_optical.experiment.fusion import check_disjoint, without_overlap
-from pyterrier_optical.rerank.backbones import mean_pooled_embeddings
-from pyterrier_optical.rerank.dense import DenseIndex, E5Encoder
+from pyterrier_optical.rerank.fusion import check_disjoint, without_overlap
+from pyterrier_optical.models.backbones import mean_pooled_embeddings
+from pyterrier_optical.retrieve.dense import DenseIndex, E5Encoder
 
 DOCS = [{"docno": "a", "text": "Open a new tab"}, {"docno": "b", "text": "Close the window"},
         {"docno": "c", "text": "Save the page as a file"}, {"docno": "d", "text": 404}]
@@ -103,4 +103,6 @@ def test_dense_pipeline_composes_with_a_reranker(tiny_model_dir, tiny_reranker, 
     pipeline = index.retriever(num_results=4) % 2 >> tiny_reranker
     out = pipeline(pd.DataFrame({"qid": ["1"], "query": ["Open a new tab"]}))
     assert len(out) == 2 and set(out["docno"]) <= {d["docno"] for d in DOCS}
-    assert pt.inspect.transformer_inputs(pipeline) is not None
+    assert pt.inspect.transformer_inputs(pipeline) == [["qid", "query"]]
+    assert {"qid", "query", "docno", "text", "score", "rank"} <= set(
+        pt.inspect.transformer_outputs(pipeline, ["qid", "query"]))

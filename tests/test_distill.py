@@ -8,7 +8,7 @@ from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.train.distill import (OpticalDistiller, check_disjoint, check_same_tokenizer,
                                        distill_student, token_states)
-from pyterrier_optical.train.config import DistillConfig, StudentRecipe, TrainingConfig
+from pyterrier_optical.models.recipes import DistillConfig, StudentRecipe, TrainingConfig
 
 from conftest import build_tiny_tokenizer
 
@@ -112,7 +112,7 @@ def test_every_torchrun_rank_writes_whole_model_folders(tiny_model_dir, tmp_path
     script.write_text(
         "import sys, torch.distributed as dist\n"
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
-        "from pyterrier_optical.rerank.checkpoint import write_checkpoint\n"
+        "from pyterrier_optical.models.checkpoint import write_checkpoint\n"
         "dist.init_process_group('gloo')\n"
         "model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1])\n"
         "write_checkpoint(model, AutoTokenizer.from_pretrained(sys.argv[1]), f'{sys.argv[2]}/rank{dist.get_rank()}')\n"
@@ -187,7 +187,7 @@ def test_a_subclass_score_target_replaces_the_teachers(tiny_model_dir, bitext, t
 
 def test_me5_as_second_teacher_mixes_its_softmax_into_the_target(tiny_model_dir, bitext):
     """The target is (1 - w) the teacher's softmax + w mE5's over the same candidates, mE5 reading the other side."""
-    from pyterrier_optical.rerank.dense import E5Encoder
+    from pyterrier_optical.retrieve.dense import E5Encoder
 
     other = [o for _, o in bitext[:4]]
     config = DistillConfig(align_layer="last", ot_weight=0.0, score_candidates=4, dense_teacher_weight=1.0)
@@ -207,7 +207,7 @@ def test_me5_as_second_teacher_mixes_its_softmax_into_the_target(tiny_model_dir,
 
 
 def test_the_second_teacher_changes_the_fingerprint_only_when_it_is_used():
-    from pyterrier_optical.train.config import CODESWITCH_STUDENT, STUDENT, recipe_fingerprint
+    from pyterrier_optical.models.recipes import CODESWITCH_STUDENT, STUDENT, recipe_fingerprint
 
     def with_distillation(recipe, **changes):
         return dataclasses.replace(recipe, distillation=dataclasses.replace(recipe.distillation, **changes))
@@ -226,7 +226,7 @@ def score_distiller(tiny_model_dir, **training_overrides):
 
 
 def test_best_dev_checkpoint_is_the_output(tiny_model_dir, bitext, tmp_path):
-    from pyterrier_optical.rerank.checkpoint import read_metadata
+    from pyterrier_optical.models.checkpoint import read_metadata
     from pyterrier_optical.train.selection import read_eval_log
 
     out = tmp_path / "s"
@@ -249,7 +249,8 @@ def test_the_last_curve_point_is_of_the_last_step_not_of_the_selected_one(tiny_m
     from functools import partial
 
     from pyterrier_optical import E5Encoder
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder, read_metadata, weights_digest
+    from pyterrier_optical.models.checkpoint import read_metadata, weights_digest
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
     from pyterrier_optical.train import distill
     from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve
 
@@ -268,7 +269,7 @@ def test_the_last_curve_point_is_of_the_last_step_not_of_the_selected_one(tiny_m
 
 def test_no_better_student_keeps_the_teacher(tiny_model_dir, bitext, tmp_path):
     """With a learning rate of 0 no checkpoint beats step 0 (ties go to the earlier step): the teacher is the output."""
-    from pyterrier_optical.rerank.checkpoint import read_metadata
+    from pyterrier_optical.models.checkpoint import read_metadata
 
     out = tmp_path / "s"
     score_distiller(tiny_model_dir, steps=4, lr=0.0, checkpoint_every=2).fit(
@@ -329,7 +330,7 @@ def test_learning_curves_log_alone_fused_and_me5_per_language(tiny_model_dir, tm
     import torch
 
     from pyterrier_optical import E5Encoder
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
     from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, minmax, reciprocal_ranks
 
     scores = np.array([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0], [1.0, 1.0, 1.0]])

@@ -1,5 +1,5 @@
-"""The Experiment helper on real BM25 runs over the shipped collections: p-values against scipy, corrections, gap,
-reuse of saved runs, bad inputs; fusion."""
+"""The comparison on real BM25 runs over the shipped collections: p-values against scipy, corrections, gap,
+reuse of saved runs, bad inputs; fusion and the report's statistics."""
 import numpy as np
 import pandas as pd
 import pyterrier as pt
@@ -9,8 +9,9 @@ from scipy import stats
 
 from pyterrier_optical.retrieve.bm25 import MultilingualBM25
 from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
-from pyterrier_optical.experiment.compare import compare, correct, paired_p
-from pyterrier_optical.experiment.fusion import KeepScore, LinearFusion, best_setting, fused, tune_fusion_weight
+from pyterrier_optical.experiment.compare import Comparison, compare
+from pyterrier_optical.experiment.stats import bonferroni, correct, paired_p
+from pyterrier_optical.rerank.fusion import KeepScore, LinearFusion, best_setting, fused, tune_fusion_weight
 from pyterrier_optical.data.lexicon import shipped_lexicon
 
 LANGS = ("sw", "de")
@@ -71,7 +72,7 @@ def test_table_columns_and_p_values_match_scipy(result):
     assert (best["delta"] > 0.2).all() and best["significant"].all()
 
 
-def test_gap_analysis(result):
+def test_the_gap_is_the_high_minus_the_low_resource_mean_and_the_baseline_closes_none_of_its_own(result):
     gap = result.gap("RR@10", n_boot=200)
     pq = result.per_query[result.per_query["measure"] == "RR@10"]
     for _, row in gap.iterrows():
@@ -101,10 +102,10 @@ class Counted(pt.Transformer):
 
 def test_saved_runs_are_reused(setting, tmp_path):
     topics, qrels, systems = setting["sw"]
-    first = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
-                    correction=None)
-    again = compare({"bm25": systems["bm25"]}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path,
-                    correction=None)
+    counted = Counted(systems["bm25"])
+    first = compare({"bm25": counted}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    again = compare({"bm25": counted}, {"sw": (topics, qrels)}, [RR @ 10], save_dir=tmp_path, correction=None)
+    assert counted.calls == 1  # the second comparison read the saved run
     pd.testing.assert_frame_equal(first.per_query, again.per_query)
 
 
@@ -150,7 +151,7 @@ def test_reliability_qids_of_other_types_and_a_system_returning_nothing(setting)
     assert (run.per_query[run.per_query["system"] == "nothing"]["value"] == 0).all()
 
 
-def test_bad_inputs(setting):
+def test_compare_refuses_an_unknown_baseline_measure_or_language_and_a_correction_without_baseline(setting):
     topics, qrels, systems = setting["sw"]
     data = {"sw": (topics, qrels)}
     with pytest.raises(ValueError, match="baseline 'teacher' is not among"):
@@ -165,17 +166,18 @@ def test_bad_inputs(setting):
         compare(systems, {"xx": (topics, qrels)}, [RR @ 10], correction=None)
 
 
-def test_paired_tests_and_corrections():
+def test_paired_p_matches_scipy_and_the_corrections_are_bonferroni_and_holm():
     a, b = np.array([1.0, 0.5, 0.0, 1.0, 0.2]), np.array([0.5, 0.5, 0.0, 0.0, 0.1])
     assert paired_p(a, a, "t") == 1.0 and paired_p(a, a, "wilcoxon") == 1.0
     assert paired_p(a, b, "t") == pytest.approx(stats.ttest_rel(a, b).pvalue)
     np.testing.assert_allclose(correct([0.01, 0.04, 0.03], "bonferroni"), [0.03, 0.12, 0.09])
     np.testing.assert_allclose(correct([0.01, 0.04, 0.03], "holm"), [0.03, 0.06, 0.06])
+    assert bonferroni(0.02, 3) == pytest.approx(0.06) and bonferroni(0.4, 3) == 1.0 and bonferroni(0.02, 0) == 0.02
     with pytest.raises(ValueError, match="unknown correction"):
         correct([0.1], "sidak-ish")
 
 
-def test_fusion(setting):
+def test_fusion_weight_0_keeps_the_first_stage_1_the_reranker_and_tuning_ignores_a_reversing_one(setting):
     topics, qrels, systems = setting["sw"]
     first = systems["bm25"]
     run = (first >> KeepScore())(topics)
@@ -209,7 +211,6 @@ def test_fusion(setting):
 def test_detectable_difference_follows_the_normal_approximation():
     from scipy.stats import norm
 
-    from pyterrier_optical.experiment.compare import Comparison
     from pyterrier_optical.experiment.report import detectable_difference
 
     rng = np.random.default_rng(0)
@@ -226,7 +227,6 @@ def test_detectable_difference_follows_the_normal_approximation():
 
 
 def test_reranking_ceiling_puts_the_retrieved_relevant_document_first():
-    from pyterrier_optical.experiment.compare import Comparison
     from pyterrier_optical.experiment.report import queries_needed, reranking_ceiling
 
     # sw: the baseline ranks the relevant document 2nd on 10 of 40 queries, misses it (beyond 100) on 2, else 1st;

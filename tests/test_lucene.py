@@ -57,7 +57,7 @@ def test_bad_inputs(lucene, tmp_path, monkeypatch):
         LuceneBM25Index(lucene.path, "en", verbose=False).index([{"docno": "1", "text": "x"}])
     with pytest.raises(ValueError, match="no Lucene index"):
         LuceneBM25Index(tmp_path / "none", "en").bm25()
-    with pytest.raises(ValueError, match="unknown language"):
+    with pytest.raises(ValueError, match="lang must be a language code of this package .*, got 'xx'"):
         LuceneBM25Index(tmp_path / "x", "xx")
     with pytest.raises(ValueError, match="lacks a 'docno' or 'text'"):
         with warnings.catch_warnings():

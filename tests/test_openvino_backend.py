@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 
 from pyterrier_optical import E5Encoder, OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank import openvino_backend
+from pyterrier_optical.models import openvino_backend
 from pyterrier_optical.util.device import bf16_supported
 from pyterrier_optical.util.io import optical_home
 

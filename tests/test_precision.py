@@ -11,8 +11,8 @@ import torch
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.rerank.checkpoint import read_metadata
-from pyterrier_optical.train.config import DistillConfig, TeacherRecipe, TrainingConfig
+from pyterrier_optical.models.checkpoint import read_metadata
+from pyterrier_optical.models.recipes import DistillConfig, TeacherRecipe, TrainingConfig
 from pyterrier_optical.train.distill import OpticalDistiller
 from pyterrier_optical.train.loop import Callback, Trainer
 from pyterrier_optical.train.ot import cosine_cost, mask_marginals, ot_alignment_loss
@@ -50,7 +50,7 @@ def test_auto_follows_what_torch_reports(no_bf16_cpu):
 @pytest.mark.parametrize("amx, avx512, kind", [(True, True, "bf16"), (False, True, "bf16-avx512"),
                                                 (False, False, "fp32")])
 def test_build_estimates_follow_the_matrix_units_torch_reports(monkeypatch, amx, avx512, kind):
-    from pyterrier_optical.train.embedded import EMBEDDED
+    from pyterrier_optical.models.registry import EMBEDDED
 
     capabilities = {**torch.cpu.get_capabilities(), "amx_bf16": amx, "avx512_bf16": avx512}
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
@@ -127,7 +127,7 @@ def test_bf16_training_learns_like_fp32_with_autocast_per_step(tiny_model_dir, t
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     examples = english_task([en for en, _ in load_bitext("sw", "train")[:400]], num_negatives=3, verbose=False)[:16]
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
     from pyterrier_optical.train.teacher import listwise_loss
 
     with torch.no_grad():

@@ -9,8 +9,8 @@ import torch
 
 from pyterrier_optical.data.bitext import read_bitext
 from pyterrier_optical.data.lexicon import read_word_pairs
-from pyterrier_optical.rerank.checkpoint import read_metadata
-from pyterrier_optical.train.config import TrainingConfig
+from pyterrier_optical.models.checkpoint import read_metadata
+from pyterrier_optical.models.recipes import TrainingConfig
 from pyterrier_optical.train.loop import Trainer
 
 from conftest import build_tiny_cross_encoder
@@ -31,12 +31,18 @@ def test_reliability_a_crafted_training_state_is_refused_not_run(tiny_model_dir,
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     marker = tmp_path / "ran"
-    (tmp_path / "run" / "state").mkdir(parents=True)
-    with open(tmp_path / "run" / "state" / "trainer.pt", "wb") as f:
-        pickle.dump({"step": 3, "payload": RunsCode(marker)}, f)
     config = TrainingConfig(steps=2, batch_size=2, checkpoint_every=1, device="cpu", verbose=False)
-    with pytest.raises(ValueError, match=r"trainer\.pt holds more than tensors and plain values.*Delete .*state"):
-        Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / "run", config)
+    for run, claimed in (("unclaimed", False), ("claimed", True)):  # a folder from elsewhere; one of a run here
+        if claimed:
+            Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / run, config).save_state()
+        else:
+            (tmp_path / run / "state").mkdir(parents=True)
+        with open(tmp_path / run / "state" / "trainer.pt", "wb") as f:
+            pickle.dump({"step": 3, "payload": RunsCode(marker)}, f)
+        refused = r"trainer\.pt holds more than tensors and plain values.*Delete .*state" if claimed else \
+            r"unclaimed is not a training run written by pyterrier-optical .*its state/trainer.pt cannot be read"
+        with pytest.raises((ValueError, FileExistsError), match=refused):
+            Trainer(build_tiny_cross_encoder(tok), tok, tmp_path / run, config)
     assert not marker.exists()
 
 
@@ -171,12 +177,18 @@ def test_reliability_concurrent_atomic_writes_do_not_fail_or_leave_litter(tmp_pa
     import subprocess
     import sys
 
-    script = ("import sys\nfrom pyterrier_optical.util.io import write_folder_atomically\n"
-              "for i in range(60):\n    write_folder_atomically(sys.argv[1], lambda f: (f / 'x').write_text(str(i)))\n")
+    script = """import sys
+from pyterrier_optical.util.io import Marker, write_folder_atomically
+for i in range(60):
+    try:
+        write_folder_atomically(sys.argv[1], lambda f: (f / 'x').write_text(str(i)), (Marker('x', files=('x',)),))
+    except FileExistsError as e:  # the other writer replaced it meanwhile: its version is kept
+        assert 'theirs is kept' in str(e), e
+"""
     writers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "target")], stderr=subprocess.PIPE,
                                 text=True) for _ in range(2)]
     errors = [w.communicate(timeout=300)[1] for w in writers]
-    assert [w.returncode for w in writers] == [0, 0], errors
+    assert [w.returncode for w in writers] == [0, 0], errors  # a write is done, or told another one's is kept
     assert (tmp_path / "target" / "x").read_text() == "59"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
 
@@ -184,13 +196,13 @@ def test_reliability_concurrent_atomic_writes_do_not_fail_or_leave_litter(tmp_pa
 def test_reliability_a_dead_writers_staging_is_removed_and_folders_follow_the_umask(tmp_path):
     import os
 
-    from pyterrier_optical.util.io import write_folder_atomically
+    from pyterrier_optical.util.io import Marker, write_folder_atomically
 
-    litter = tmp_path / ".target.999999999.abcd"  # a pid that cannot be alive
+    litter = tmp_path / ".target.999999999.abcd_123"  # a pid that cannot be alive
     litter.mkdir()
     old = os.umask(0o022)
     try:
-        write_folder_atomically(tmp_path / "target", lambda f: (f / "x").write_text("1"))
+        write_folder_atomically(tmp_path / "target", lambda f: (f / "x").write_text("1"), (Marker("x", files=("x",)),))
     finally:
         os.umask(old)
     assert not litter.exists()
@@ -206,7 +218,7 @@ def test_reliability_resume_only_what_matches_finished_runs_are_not_redone(tiny_
     from transformers import AutoTokenizer
 
     from pyterrier_optical.data.bitext import load_bitext
-    from pyterrier_optical.train.config import TeacherRecipe
+    from pyterrier_optical.models.recipes import TeacherRecipe
     from pyterrier_optical.train.teacher import english_task, train_teacher
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -323,7 +335,7 @@ def _copy_model(source, target):
     ("no tokenizer", "has no tokenizer files"),
 ])
 def test_reliability_a_damaged_model_folder_is_named_with_what_is_wrong(tiny_model_dir, tmp_path, damage, message):
-    from pyterrier_optical.rerank.dense import E5Encoder
+    from pyterrier_optical.retrieve.dense import E5Encoder
     from pyterrier_optical.rerank.reranker import OpticalReranker
 
     folder = tmp_path / "model"
@@ -348,7 +360,7 @@ def test_reliability_a_damaged_model_folder_is_named_with_what_is_wrong(tiny_mod
 
 
 def test_reliability_a_missing_nested_path_is_named_not_taken_for_a_hub_id(tmp_path):
-    from pyterrier_optical.rerank.dense import E5Encoder
+    from pyterrier_optical.retrieve.dense import E5Encoder
     from pyterrier_optical.rerank.reranker import OpticalReranker
 
     for load in (OpticalReranker, E5Encoder):
@@ -359,7 +371,7 @@ def test_reliability_a_missing_nested_path_is_named_not_taken_for_a_hub_id(tmp_p
 def test_reliability_a_damaged_embedded_cache_names_the_folder_to_delete(tiny_model_dir, tmp_path, monkeypatch,
                                                                          no_shipped_models):
     from pyterrier_optical.rerank.reranker import OpticalReranker
-    from pyterrier_optical.train.embedded import embedded_folder
+    from pyterrier_optical.models.registry import embedded_folder
 
     monkeypatch.setenv("OPTICAL_HOME", str(tmp_path / "home"))
     folder = _copy_model(tiny_model_dir, embedded_folder("optical-teacher"))
@@ -393,7 +405,7 @@ def test_reliability_a_config_that_does_not_fit_the_weights_is_refused(tiny_mode
                                                                        message):
     import json
 
-    from pyterrier_optical.rerank.dense import E5Encoder
+    from pyterrier_optical.retrieve.dense import E5Encoder
     from pyterrier_optical.rerank.reranker import OpticalReranker
 
     folder = _copy_model(tiny_model_dir, tmp_path / "model")
@@ -429,7 +441,8 @@ def test_reliability_an_index_never_replaces_a_user_s_folder_or_file(tiny_model_
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "thesis.tex").write_text("years of work")
-    with pytest.raises(FileExistsError, match=f"{folder} is not a .* \\(it holds thesis.tex\\): refusing to replace"):
+    with pytest.raises(FileExistsError, match=f"{folder} is not a .* written by pyterrier-optical "
+                                              "\\(it holds thesis.tex; it has no .*\\): refusing to replace"):
         write(folder)
     assert (folder / "thesis.tex").read_text() == "years of work"
     file = tmp_path / "notes.txt"
@@ -463,7 +476,7 @@ def test_reliability_single_strings_are_not_scored_character_by_character(tiny_r
     from pyterrier_optical import E5Encoder
 
     for scorer in (tiny_reranker, E5Encoder(str(tiny_model_dir), precision="fp32")):
-        with pytest.raises(ValueError, match="expected a list of texts, got the single string 'a query': pass"):
+        with pytest.raises(ValueError, match="must be a list of texts, got the single string 'a query': pass"):
             scorer.score("a query", "a document")
 
 

@@ -5,7 +5,7 @@ import pytest
 from ir_measures import RR, nDCG
 
 from pyterrier_optical import OpticalReranker
-from pyterrier_optical.rerank.backbones import optical_home
+from pyterrier_optical.models.backbones import optical_home
 
 
 def frame():

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from pyterrier_optical.rerank import shipped
-from pyterrier_optical.rerank.shipped import (ShippedModelError, decode_tensors, encode_tensors, file_sha256,
+from pyterrier_optical.models import shipped
+from pyterrier_optical.models.shipped import (ShippedModelError, decode_tensors, encode_tensors, file_sha256,
                                               read_manifest, shipped_dir)
-from pyterrier_optical.train import embedded
-from pyterrier_optical.train.config import TEACHER
-from pyterrier_optical.train.embedded import EMBEDDED, data_digest, model_fingerprint
+from pyterrier_optical.models import registry as embedded
+from pyterrier_optical.models.recipes import TEACHER
+from pyterrier_optical.models.registry import EMBEDDED, data_digest, model_fingerprint
 from pyterrier_optical.train.release import MAX_RELEASE_BYTES
 
 MANIFEST = read_manifest()
@@ -167,7 +167,8 @@ def tiny_release(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import AutoTokenizer, BertModel
 
     from pyterrier_optical.data.bitext import load_bitext
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder, write_checkpoint
+    from pyterrier_optical.models.checkpoint import write_checkpoint
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
     from pyterrier_optical.train import release
     from pyterrier_optical.train.selection import translation_candidates
 
@@ -223,7 +224,7 @@ def test_export_then_assembly_gives_back_what_was_trained(tiny_release, tmp_path
 def test_a_re_export_carries_over_the_shipped_models_not_rebuilt_here(tiny_release, tmp_path, monkeypatch):
     """A release that retrains only the student keeps the installed teacher as it is; a model neither built here
     nor shipped with the code's recipe is refused."""
-    from pyterrier_optical.rerank.checkpoint import write_checkpoint
+    from pyterrier_optical.models.checkpoint import write_checkpoint
 
     release, tokenizer, teacher, student, _ = tiny_release
     first = release.export_release(["optical-student"], tmp_path / "first")
@@ -268,7 +269,9 @@ def test_retraining_the_student_starts_from_the_teacher_as_shipped(tmp_path, mon
         started_from.append(Path(teacher))
         shutil.copytree(teacher, out)
 
-    monkeypatch.setattr(embedded, "distill_student", distill)
+    from pyterrier_optical.train import build
+
+    monkeypatch.setattr(build, "distill_student", distill)  # what the registry's one door into training calls
     student = embedded.embedded_path("optical-student", verbose=False, retrain=True)
     assert started_from == [embedded.shipped_folder("optical-teacher")] and student == embedded.embedded_folder(
         "optical-student")

@@ -7,7 +7,7 @@ from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.train.layers import set_trainable
 from pyterrier_optical.train.teacher import Example, english_task, listwise_loss, read_examples, train_teacher
-from pyterrier_optical.train.config import TEACHER, TeacherRecipe, TrainingConfig
+from pyterrier_optical.models.recipes import TEACHER, TeacherRecipe, TrainingConfig
 from pyterrier_optical.train.loop import Trainer, batch_indices
 
 from conftest import build_tiny_cross_encoder
@@ -149,7 +149,7 @@ def test_a_short_teacher_training_generalises_to_held_out_sentences(tiny, exampl
     AMX, ATEN_CPU_CAPABILITY=avx2 and =default, one thread). With 100 sentences the spread was .33-.375."""
     import random
 
-    from pyterrier_optical.rerank.checkpoint import load_cross_encoder
+    from pyterrier_optical.models.cross_encoder import load_cross_encoder
     from pyterrier_optical.train.selection import translation_candidates, translation_retrieval_mrr
     from pyterrier_optical.train.teacher import shorten
 

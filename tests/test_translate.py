@@ -1,4 +1,6 @@
 """NMTTranslate on a tiny randomly initialised MarianMT model built here (no hub): plumbing, cache, errors."""
+import shutil
+
 import pandas as pd
 import pytest
 import torch
@@ -46,10 +48,21 @@ def test_translates_keeps_original_and_caches(marian, tmp_path, monkeypatch):
     expected = nmt.tokenizer_.batch_decode(nmt.model_.generate(**enc, max_new_tokens=7, num_beams=1),
                                            skip_special_tokens=True)[0].strip() or "Hifadhi ukurasa"
     assert out["query"][2] == expected
-    # a second transformer on the same cache never calls the model
-    again = NMTTranslate(str(marian), "sw", "en", cache_dir=tmp_path, verbose=False)
+    # a second transformer of the same settings on the same cache never calls the model
+    again = NMTTranslate(str(marian), "sw", "en", max_length=8, cache_dir=tmp_path, verbose=False)
     monkeypatch.setattr(again.model_, "generate", lambda **kw: (_ for _ in ()).throw(AssertionError("not cached")))
     assert again(queries("Fungua kichupo kipya", "Hifadhi ukurasa"))["query"].tolist() == out["query"][[0, 2]].tolist()
+    # other settings, or other weights saved under the same name, are never served these translations
+    others = [NMTTranslate(str(marian), "sw", "en", max_length=16, cache_dir=tmp_path, verbose=False),
+              NMTTranslate(str(marian), "sw", "en", max_length=8, num_beams=2, cache_dir=tmp_path, verbose=False)]
+    same_name = tmp_path / "model"
+    shutil.copytree(marian, same_name)
+    first = NMTTranslate(str(same_name), "sw", "en", max_length=8, cache_dir=tmp_path, verbose=False)
+    with torch.no_grad():
+        next(first.model_.parameters()).add_(1.0)
+    first.model_.save_pretrained(same_name)
+    others.append(NMTTranslate(str(same_name), "sw", "en", max_length=8, cache_dir=tmp_path, verbose=False))
+    assert len({nmt.cache_.path, first.cache_.path, *(o.cache_.path for o in others)}) == 5
 
 
 def test_empty_translation_keeps_the_original(marian, tmp_path, caplog):

@@ -8,7 +8,8 @@ from .files import read_records
 from .languages import language
 
 SPLITS = ("train", "dev", "test")
-SOURCES = ("chromium", "kolibri")
+SOURCES = ("chromium", "kolibri", "cldr")
+SENTENCE_SOURCES = ("chromium", "kolibri")  # interface sentences, in one file per language; CLDR phrases apart
 # the languages of each shipped source: four low-resource and three high-resource from Chromium (the student's
 # bitext and the in-domain test), and from Kolibri another source (out of domain; yo and ha have only Kolibri)
 CHROMIUM_LANGUAGES = ("sw", "am", "mr", "tl", "de", "fr", "fi")
@@ -19,9 +20,10 @@ def shipped_bitext_dir() -> Path:
     return Path(resources.files("pyterrier_optical") / "data" / "bitext")
 
 
-def shipped_languages() -> list:
-    """Languages with shipped bitext."""
-    return sorted(p.stem for p in shipped_bitext_dir().glob("*.tsv"))
+def shipped_languages(source: str | None = None) -> list:
+    """Languages with shipped bitext (of the interface sentences, or of ``cldr``)."""
+    folder = shipped_bitext_dir() / "cldr" if source == "cldr" else shipped_bitext_dir()
+    return sorted(p.stem for p in folder.glob("*.tsv"))
 
 
 def load_bitext(lang: str, split: str = "train", source: str | None = "chromium") -> list:
@@ -31,16 +33,18 @@ def load_bitext(lang: str, split: str = "train", source: str | None = "chromium"
         lang: a code of :func:`shipped_languages` (sw, am, mr, tl, de, fr, fi from Chromium; yo, ha, and also sw, mr,
             de, fr from Kolibri).
         split: ``train``, ``dev`` or ``test`` (disjoint by English string, across all languages and sources).
-        source: ``chromium``, ``kolibri``, or None for both.
+        source: ``chromium``, ``kolibri``, ``cldr`` (short phrases of the Unicode CLDR), or None for the first two.
     """
     language(lang)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     if source is not None and source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose one of {SOURCES} or None")
-    path = shipped_bitext_dir() / f"{lang}.tsv"
+    folder = shipped_bitext_dir() / "cldr" if source == "cldr" else shipped_bitext_dir()
+    path = folder / f"{lang}.tsv"
     if not path.exists():
-        raise ValueError(f"no shipped bitext for {lang!r}; shipped: {', '.join(shipped_languages())}")
+        raise ValueError(f"no shipped {source or 'sentence'} bitext for {lang!r}; shipped: "
+                         f"{', '.join(shipped_languages(source))}")
     return [(r["en"], r["other"]) for r in read_records(path, ["source", "split", "en", "other"], header=True)
             if r["split"] == split and (source is None or r["source"] == source)]
 
@@ -70,3 +74,14 @@ def mixed_bitext(languages, split: str, source: str | None = "chromium") -> list
 def english_training_sentences() -> list:
     """English side of the shipped training split, all languages and sources, without repeats."""
     return list(dict.fromkeys(en for lang in shipped_languages() for en, _ in load_bitext(lang, "train", None)))
+
+
+def bitext_counts(lang: str) -> dict:
+    """Shipped pairs of ``lang``: ``{source: {split: count}}`` for each source that has any."""
+    counts = {}
+    for source in SOURCES:
+        if lang in shipped_languages("cldr" if source == "cldr" else None):
+            found = {split: len(load_bitext(lang, split, source)) for split in SPLITS}
+            if any(found.values()):
+                counts[source] = found
+    return counts

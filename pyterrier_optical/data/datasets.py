@@ -1,8 +1,9 @@
 """CLIR collections through ir_datasets (and so ``pt.get_dataset("irds:...")``).
 
-- ``optical/ui/<lang>-en/<split>`` (and ``optical/ui-kolibri/<lang>-en/<split>``): the shipped bitext as a
-  sentence-level CLIR collection; queries in ``lang``, documents the English sentences of that split, one relevant
-  document per query (its translation). Registered on import.
+- ``optical/ui/<lang>-en/<split>`` (Chromium), ``optical/ui-kolibri/<lang>-en/<split>`` (Kolibri) and
+  ``optical/cldr/<lang>-en/<split>`` (Unicode CLDR phrases): the shipped bitext as a sentence-level CLIR
+  collection; queries in ``lang``, documents the English strings of that split, one relevant document per query
+  (its translation). Registered on import.
 - :func:`register_local`: a user's own topics, documents and qrels (TSV, JSONL, TREC) under an id.
 - :func:`clir_dataset_id`: the real ir_datasets ids of public CLIR collections, by language pair.
 """
@@ -24,7 +25,8 @@ from .languages import language
 
 NAME = "optical"
 QRELS_DEFS = {1: "the document is the English source of the (translated) query"}
-COLLECTIONS = {"ui": "chromium", "ui-kolibri": "kolibri"}
+COLLECTIONS = {"ui": "chromium", "ui-kolibri": "kolibri", "cldr": "cldr"}  # collection -> bitext source
+SOURCE_COLLECTIONS = {source: collection for collection, source in COLLECTIONS.items()}
 
 
 class DatasetUnavailableError(OSError):
@@ -132,14 +134,16 @@ def _shipped_initializer(dsid, groups):
     return bitext_collection(load_bitext(lang, split, COLLECTIONS[collection]), lang)
 
 
+def shipped_dataset_id(source: str, lang: str, split: str) -> str:
+    """The ir_datasets id of ``lang``'s ``split`` of the shipped bitext ``source`` (chromium, kolibri, cldr)."""
+    return f"{NAME}/{SOURCE_COLLECTIONS[source]}/{lang}-en/{split}"
+
+
 def shipped_dataset_ids() -> list:
     """Every id of the shipped collections."""
-    ids = []
-    for collection, source in COLLECTIONS.items():
-        for lang in shipped_languages():
-            if load_bitext(lang, "test", source):
-                ids += [f"{NAME}/{collection}/{lang}-en/{split}" for split in SPLITS]
-    return ids
+    return [shipped_dataset_id(source, lang, split) for source in COLLECTIONS.values()
+            for lang in shipped_languages("cldr" if source == "cldr" else None)
+            if load_bitext(lang, "test", source) for split in SPLITS]
 
 
 def load(dataset_id: str):
@@ -257,16 +261,5 @@ def clir_dataset_id(collection: str, query_lang: str, doc_lang: str, split: str 
     return dsid
 
 
-def load_public(collection: str, query_lang: str, doc_lang: str, split: str | None = None):
-    """Load a public collection, with a short message instead of a stack trace when it cannot be downloaded."""
-    dsid = clir_dataset_id(collection, query_lang, doc_lang, split)
-    try:
-        dataset = ir_datasets.load(dsid)
-        next(iter(dataset.queries_iter()))
-    except Exception as e:  # downloads fail in several ways offline
-        raise explain_download_failure(dsid, e) from None
-    return dataset
-
-
-SHIPPED_PATTERN = rf"^{NAME}/(ui|ui-kolibri)/([a-z]{{2,3}})-en/(train|dev|test)$"
+SHIPPED_PATTERN = rf"^{NAME}/({'|'.join(COLLECTIONS)})/([a-z]{{2,3}})-en/({'|'.join(SPLITS)})$"
 ir_datasets.registry.register_pattern(SHIPPED_PATTERN, _shipped_initializer)

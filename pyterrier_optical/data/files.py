@@ -47,6 +47,49 @@ def report(error: BadRecordError, on_error: str, skipped: list | None):
         skipped.append(error.line_number)
 
 
+# the spellings a header may give each column (compared without case, spaces, "_" or "-": DOCNO, doc_id, Doc-ID)
+COLUMN_NAMES = {
+    "docno": ("docno", "docid", "id", "did", "pid", "documentid", "passageid", "documentno"),
+    "text": ("text", "body", "contents", "content", "passage", "document", "doctext", "documenttext"),
+    "qid": ("qid", "queryid", "id", "topicid", "topic", "queryno", "qno", "num", "number"),
+    "query": ("query", "text", "querytext", "title", "question", "topic", "querystring"),
+    "en": ("en", "english", "eng", "entext"),
+    "other": ("other", "translation", "foreign", "othertext"),
+    "positive": ("positive", "pos", "positivetext", "relevant", "docpos"),
+    "negative": ("negative", "neg", "negativetext", "nonrelevant", "irrelevant", "docneg"),
+}
+
+
+def _spelling(name: str) -> str:
+    return "".join(c for c in name.casefold() if c.isalnum())
+
+
+def names_column(name: str, column: str) -> bool:
+    """True when a header's field ``name`` names ``column`` in a common spelling (see :data:`COLUMN_NAMES`)."""
+    return _spelling(name) in {_spelling(n) for n in (column, *COLUMN_NAMES.get(column, ()))}
+
+
+def header_order(fields: list, columns: list) -> list | None:
+    """The columns in the order a first line ``fields`` names them, when it is a header; None when it names none of
+    them (a record). A line that names some columns and not others, or one column twice, is a ValueError saying
+    which field names what: neither a header nor a record can be told for sure."""
+    if len(fields) != len(columns):
+        return None
+    named = [[c for c in columns if names_column(f, c)] for f in fields]
+    if not any(named):
+        return None
+    if all(names_column(f, c) for f, c in zip(fields, columns)):
+        return list(columns)
+    exact = [[c for c in columns if _spelling(f) == _spelling(c)] or n for f, n in zip(fields, named)]
+    if all(len(n) == 1 for n in exact) and sorted(n[0] for n in exact) == sorted(columns):
+        return [n[0] for n in exact]  # a header naming the columns in another order
+    said = "; ".join(f"{f!r} names " + (" or ".join(n) if n else "no column") for f, n in zip(fields, named))
+    spellings = "; ".join(f"{c}: {', '.join(COLUMN_NAMES.get(c, (c,)))}" for c in columns)
+    raise ValueError(f"the first line may be a header or a record ({said}): a header names each column "
+                     f"({', '.join(columns)}) once, spelled as one of ({spellings}), in any case; rename its fields, "
+                     "or remove it if it is a header")
+
+
 def read_records(path, columns, on_error: str = "raise", skipped: list | None = None, header: bool | None = None,
                  check=None, aliases: dict | None = None):
     """The records of :func:`enumerate_records`, without their line numbers."""
@@ -58,22 +101,33 @@ def enumerate_records(path, columns, on_error: str = "raise", skipped: list | No
                       header: bool | None = None, check=None, aliases: dict | None = None):
     """Dicts with ``columns`` from a TSV (any suffix but ``.jsonl``/``.json``) or a JSON lines file.
 
-    TSV lines hold the columns in order; the first line is a header when ``header`` is True, or (``None``) when it
-    equals the column names. JSONL lines are objects holding every column. Empty lines are passed over. A malformed
-    line raises :class:`BadRecordError` naming the file and line, or with ``on_error="skip"`` is logged and its
-    number appended to ``skipped``. ``check(record)`` may raise a ValueError to reject a record the same way.
-    ``aliases`` maps other JSON field names to columns (e.g. ``{"doc_id": "docno"}``). Yields
-    ``(line number, record)``.
+    TSV lines hold the columns in order; the first line is a header when ``header`` is True, or (``None``) when
+    each of its fields names a column in a common spelling, any case (``doc_id<TAB>text``, ``DOCNO<TAB>TEXT``,
+    ``query_id<TAB>text``: :func:`header_order`; a header naming them in another order reorders the columns); a first
+    line naming some columns and not others is refused as ambiguous, saying which. JSONL lines are objects holding
+    every column. Empty lines are passed over. A malformed line raises :class:`BadRecordError` naming the file and
+    line, or with ``on_error="skip"`` is logged and its number appended to ``skipped``. ``check(record)`` may raise a
+    ValueError to reject a record the same way. ``aliases`` maps other JSON field names to columns (e.g.
+    ``{"doc_id": "docno"}``). Yields ``(line number, record)``.
     """
     columns = list(columns)
+    order = columns
     as_json = Path(path).suffix.lower() in (".jsonl", ".json")
     for number, line in read_lines(path, on_error, skipped):
-        if number == 1 and not as_json and (header or header is None and line.split("\t") == columns):
-            continue
+        if number == 1 and not as_json and header is not False:
+            if header:
+                continue
+            try:
+                found = header_order(line.split("\t"), columns)
+            except ValueError as e:
+                raise BadRecordError(path, number, str(e)) from None  # not skipped: every line would be in doubt
+            if found is not None:
+                order = found
+                continue
         if not line.strip():
             continue
         try:
-            record = _parse(line, columns, as_json, aliases or {})
+            record = _parse(line, order, as_json, aliases or {})
             if check is not None:
                 check(record)
         except ValueError as e:
@@ -104,4 +158,4 @@ def _parse(line: str, columns: list, as_json: bool, aliases: dict) -> dict:
     fields = line.split("\t")
     if len(fields) != len(columns):
         raise ValueError(f"expected {len(columns)} tab-separated fields ({', '.join(columns)}), found {len(fields)}")
-    return dict(zip(columns, fields))
+    return dict(zip(columns, fields))  # in the header's order, when it gave another

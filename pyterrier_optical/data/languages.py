@@ -31,6 +31,16 @@ LANGUAGES = {lang.code: lang for lang in [
     Language("am", "Amharic", "Ethiopic", "low"),
     Language("mr", "Marathi", "Devanagari", "low"),
     Language("tl", "Tagalog", "Latin", "low"),
+    Language("ti", "Tigrinya", "Ethiopic", "low"),
+    Language("om", "Oromo", "Latin", "low"),
+    Language("ig", "Igbo", "Latin", "low"),
+    Language("zu", "Zulu", "Latin", "low"),
+    Language("xh", "Xhosa", "Latin", "low"),
+    Language("rw", "Kinyarwanda", "Latin", "low"),
+    Language("wo", "Wolof", "Latin", "low"),
+    Language("ak", "Akan", "Latin", "low"),
+    Language("pcm", "Nigerian Pidgin", "Latin", "low"),
+    Language("af", "Afrikaans", "Latin", "low"),
 ]}
 LOW_RESOURCE = tuple(c for c, lang in LANGUAGES.items() if lang.resource == "low")
 HIGH_RESOURCE = tuple(c for c, lang in LANGUAGES.items() if lang.resource == "high")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import collections
 import gzip
+from collections.abc import Mapping
 from pathlib import Path
 
 import regex
 
-from .bitext import load_bitext
+from .bitext import load_bitext, shipped_languages
 from .files import BadRecordError, read_lines
 from .languages import language
-from .text import normalise, words
+from .text import clean, normalise, words
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 _SENSE_NUMBER = regex.compile(r"^\d+\.$")
@@ -20,17 +21,27 @@ _BRACKETS = regex.compile(r"\([^)]*\)|\[[^\]]*\]|\{[^}]*\}|<[^>]*>")
 class Lexicon:
     """Word translations ``source -> [targets]`` (best first) between two languages.
 
-    Keys are normalised (NFC, case-folded); :meth:`translate` looks a word up the same way.
+    ``entries`` maps each word to its translation (a string) or its translations (a list or tuple of strings, best
+    first; an empty list: none); anything else (None, a number, a list of pairs, an empty string) is refused naming
+    the word. Keys are normalised (:func:`~pyterrier_optical.data.text.normalise`: invisible format characters, NFC,
+    case folding), as documents and queries are; :meth:`translate` looks a word up the same way.
     """
 
     def __init__(self, entries: dict, source: str, target: str, name: str = ""):
         self.source, self.target = language(source).code, language(target).code
         self.name = name
         self.entries = {}
+        if not isinstance(entries, Mapping):
+            raise ValueError(f"a Lexicon's entries are a dict word -> translation(s), got a "
+                             f"{type(entries).__name__}{' (of pairs? pass dict(pairs))' if _pairs(entries) else ''}")
         for word, targets in entries.items():
+            if not isinstance(word, str) or not normalise(word).strip():
+                raise ValueError(f"lexicon word {word!r} is {'empty' if isinstance(word, str) else 'not a string'}")
             key = normalise(word).strip()
-            kept = [t.strip() for t in targets if isinstance(t, str) and t.strip()]
-            if key and kept:
+            kept = [clean(t).strip() for t in _translations(word, targets)]
+            if not all(kept):
+                raise ValueError(f"the translation of {word!r} is empty: {targets!r}")
+            if kept:
                 self.entries.setdefault(key, [])
                 self.entries[key] += [t for t in kept if t not in self.entries[key]]
 
@@ -69,6 +80,28 @@ class Lexicon:
                     total += 1
                     hits += normalise(t) in reference
         return hits / total if total else float("nan")
+
+
+def _translations(word: str, targets) -> list:
+    """The translations of ``word``: a string is one translation, a list or tuple of strings several; anything else
+    is a ValueError naming the word."""
+    if isinstance(targets, str):
+        return [targets]
+    if isinstance(targets, (list, tuple)) and all(isinstance(t, str) for t in targets):
+        return list(targets)
+    if isinstance(targets, (list, tuple)):
+        wrong = next(t for t in targets if not isinstance(t, str))
+        what = f"a {type(targets).__name__} holding {wrong!r} ({type(wrong).__name__})"
+    else:
+        what = f"{str(targets)[:60]} ({type(targets).__name__})"
+    raise ValueError(f"the translation of {word!r} is {what}: give a string, or a list of strings (best first)")
+
+
+def _pairs(entries) -> bool:
+    try:
+        return all(isinstance(e, (list, tuple)) and len(e) == 2 for e in entries) and bool(entries)
+    except TypeError:
+        return False
 
 
 def _b64(text: str) -> int:
@@ -164,12 +197,14 @@ _induced_cache: dict = {}
 
 
 def shipped_lexicon(lang: str, direction: str = "to_en") -> Lexicon:
-    """The lexicon induced from the shipped train bitext of ``lang`` (``to_en``: lang -> en; ``from_en``)."""
+    """The lexicon induced from the shipped train bitext of ``lang`` (``to_en``: lang -> en; ``from_en``): its
+    interface sentences, or for a language with none (Somali, Tigrinya, ...) its CLDR phrases."""
     if direction not in ("to_en", "from_en"):
         raise ValueError(f"direction must be 'to_en' or 'from_en', got {direction!r}")
     lexicon = _induced_cache.get(lang)
     if lexicon is None:
-        lexicon = _induced_cache[lang] = induce_lexicon(load_bitext(lang, "train", None), lang, "en")
+        source = None if lang in shipped_languages() else "cldr"
+        lexicon = _induced_cache[lang] = induce_lexicon(load_bitext(lang, "train", source), lang, "en")
     return lexicon if direction == "to_en" else lexicon.inverse()
 
 

@@ -1,4 +1,5 @@
-"""Unicode text analysis for BM25 and lexicons: NFC, case folding, word tokens, Snowball stemming, stop words."""
+"""Unicode text analysis for BM25 and lexicons: invisible format characters, NFC, case folding, word tokens, Snowball
+stemming, stop words. Documents, queries and lexicon entries go through the same :func:`normalise`."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,18 @@ import regex
 
 from .languages import LANGUAGES, language, stemmer_codes
 
-WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+# ZWNJ after an Arabic-script letter (Persian "books": the word, ZWNJ, the plural suffix) separates the parts of a word
+# as a space would, as Lucene's Persian analysis reads it; elsewhere (Indic half forms, eyelash ra) ZWNJ and ZWJ are
+# only spelling variants.
+_SEPARATING_ZWNJ = r"(?<=\p{Script=Arabic}\p{M}*)\u200c"
+# Unicode's default-ignorable code points: soft hyphen, zero-width space, ZWJ/ZWNJ, word joiner, BOM, bidi controls,
+# variation selectors...: invisible, they split or change words that read the same
+INVISIBLE = regex.compile(rf"(?!{_SEPARATING_ZWNJ})\p{{Default_Ignorable_Code_Point}}")
+SEPARATING_ZWNJ = regex.compile(_SEPARATING_ZWNJ)
+_LETTERS = r"[\p{L}\p{N}\p{M}]"
+# a word: letters, digits and combining marks of any script, and the invisible characters inside it (so that a word
+# found in raw text, as code-switching and word-by-word translation find them, is the word normalise() reads)
+WORD = regex.compile(rf"{_LETTERS}+(?:(?:{INVISIBLE.pattern})+{_LETTERS}+)*")
 
 
 def as_text(value) -> str:
@@ -35,9 +47,24 @@ def as_text(value) -> str:
     raise TypeError(f"cannot read a {type(value).__name__} as text: {str(value)[:60]!r}")
 
 
+def clean(text) -> str:
+    """The text of :func:`as_text` with its invisible format characters normalised, then NFC: soft hyphens,
+    zero-width spaces, word joiners, byte-order marks, bidi controls and variation selectors removed, and ZWJ/ZWNJ
+    where they only choose a glyph (``"कार्\\u200dयालय"`` is ``"कार्यालय"``); a ZWNJ between the parts of an
+    Arabic-script word becomes a space, as it separates them (``"کتاب\\u200cها"``). The one normalisation of
+    documents, queries and lexicons, before case folding."""
+    text = as_text(text)
+    if text.isascii():
+        return text
+    text = INVISIBLE.sub("", text)
+    text = SEPARATING_ZWNJ.sub(" ", text)
+    return unicodedata.normalize("NFC", text)
+
+
 def normalise(text) -> str:
-    """NFC and case-folded text of :func:`as_text`."""
-    return unicodedata.normalize("NFC", as_text(text)).casefold()
+    """:func:`clean` and case-folded text (NFC again: folding may decompose a letter)."""
+    text = clean(text).casefold()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def words(text) -> list:

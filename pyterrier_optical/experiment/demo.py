@@ -9,14 +9,19 @@ reranking its top k, the student fused with it, and the control: the teacher fus
 Rerank depth, fusion method and weight are chosen on the dev splits of the *other* source (Kolibri dev for the
 Chromium tests and vice versa), never on a test split. ``full`` adds the code-switch teacher and OPTICAL on it and
 the code-switch sweep.
+
+A run (:func:`run_with`) goes through named steps: its options are checked (:meth:`DemoOptions.resolved`), the
+report folder is prepared, the models are loaded (:func:`load_demo`), each test source is tuned on the other's dev
+splits and compared (:func:`run_source`), the sweep is run (:func:`run_sweep`), and the report is written with its
+notes and headline (:func:`write_demo_report`).
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,55 +29,45 @@ import pyterrier as pt
 from ir_measures import AP, RR, R, nDCG
 
 from ..data.bitext import CHROMIUM_LANGUAGES, KOLIBRI_LANGUAGES
+from ..data.datasets import COLLECTIONS, NAME
 from ..data.languages import language
 from ..data.lexicon import shipped_lexicon
-from ..rerank.backbones import E5_SMALL
-from ..rerank.checkpoint import weights_digest
-from ..rerank.dense import DenseIndex, E5Encoder
+from ..models.checkpoint import weights_digest
+from ..models.registry import EMBEDDED, build_minutes
+from ..rerank.fusion import KeepScore, best_setting, fused, fusion_grid, without_overlap
 from ..rerank.reranker import OpticalReranker
-from ..rerank.scoring import check_positive_int
 from ..retrieve.bm25 import MultilingualBM25
 from ..retrieve.codeswitch import LexiconTranslate
+from ..retrieve.dense import DenseIndex, E5Encoder
 from ..retrieve.translate import NMTTranslate
-from ..train.embedded import EMBEDDED, build_minutes
 from .compare import Comparison, code_switch_sweep, compare, significance_table
-from .fusion import KeepScore, best_setting, fused, fusion_grid, without_overlap
+from .demo_options import CS_STUDENT, CS_TEACHER, MODELS  # noqa: F401 (the demo's systems, named here too)
+from .demo_options import FIRST_STAGE_DEPTH, SIZES, STUDENT, TEACHER, DemoOptions, check_depth
 from .report import (Section, detectable_difference, distillation_share, markdown_table, prepare_output,
                      reranking_ceiling, results_table, write_report)
 
 logger = logging.getLogger(__name__)
-QUICK_LANGUAGES = ("sw", "de")
 MAIN_MEASURE = "RR@10"
-RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
-FIRST_STAGE_DEPTH = 100  # documents each first stage retrieves
 MEASURES = [RR @ 10, nDCG @ 10, AP, R @ FIRST_STAGE_DEPTH]  # the recall bounds the reranking ceiling
-DEPTHS = (10,)  # rerank depth of the first run (its dev grid tunes the fusion weights only)
-FULL_DEPTHS = (10, 20)  # and in the full study (50 gained at most .005 dev RR@10 for a third of its time)
-SOURCES = {"chromium": "optical/ui/{}-en/{}", "kolibri": "optical/ui-kolibri/{}-en/{}"}
+# the test collections of each shipped source, by language and split (the data layer's names)
+SOURCES = {source: f"{NAME}/{collection}/{{}}-en/{{}}" for collection, source in COLLECTIONS.items()}
 SOURCE_LANGUAGES = {"chromium": CHROMIUM_LANGUAGES, "kolibri": KOLIBRI_LANGUAGES}
 DEV_OF = {"chromium": "kolibri", "kolibri": "chromium"}  # the dev source each test source is tuned on
 
 BM25_NAME = "BM25 (lexicon translation)"
-TEACHER = "teacher zero-shot"
-STUDENT = "OPTICAL student"
 FUSION = "OPTICAL + BM25 fusion"
 DENSE = "mE5 retrieval"
 DENSE_STUDENT = "mE5 then OPTICAL student"
 DENSE_CONTROL = "mE5 + teacher fusion"
 DENSE_FUSION = "mE5 + OPTICAL fusion"
-CS_TEACHER = "code-switch teacher"
-CS_STUDENT = "OPTICAL on code-switch teacher"
 NMT = "NMT >> BM25 >> teacher"
-# system -> the embedded reranker behind it (train.embedded.EMBEDDED); override with ``models``
-MODELS = {TEACHER: "optical-teacher", STUDENT: "optical-student", CS_TEACHER: "optical-codeswitch-teacher",
-          CS_STUDENT: "optical-codeswitch-student"}
-FULL_ONLY = (CS_TEACHER, CS_STUDENT)
 CHROMIUM_LABEL, KOLIBRI_LABEL = "Chromium test splits (in domain)", "Kolibri test splits (out of domain)"
 HEADLINE_FILE = "headline.md"
 # tuned system -> (first stage, reranker, fused); DENSE_STUDENT is the reranker alone (weight 1) at the chosen depth
 TUNED = {FUSION: ("bm25", STUDENT, True), DENSE_STUDENT: ("dense", STUDENT, False),
          DENSE_CONTROL: ("dense", TEACHER, True), DENSE_FUSION: ("dense", STUDENT, True)}
 SWEEP_SYSTEMS = (BM25_NAME, TEACHER, STUDENT, DENSE, DENSE_CONTROL, DENSE_FUSION)
+OPTICAL_PIPELINES = (STUDENT, FUSION, DENSE_STUDENT, DENSE_FUSION)
 
 
 def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results: int = FIRST_STAGE_DEPTH
@@ -81,16 +76,6 @@ def first_stage(lang: str, index: MultilingualBM25, translate=None, num_results:
     the shipped train bitext); the query as it came in is restored afterwards for the reranker."""
     translate = translate or LexiconTranslate(shipped_lexicon(lang))
     return translate >> index.bm25(num_results=num_results) >> pt.rewrite.reset()
-
-
-def check_depth(depth: int, available: int = FIRST_STAGE_DEPTH) -> int:
-    """``depth`` (a positive integer) capped, with a warning, at what the first stage returns."""
-    check_positive_int("rerank depth", depth)
-    if depth > available:
-        warnings.warn(f"rerank depth {depth} is larger than the {available} documents the first stage returns: "
-                      f"reranking {available}")
-        return available
-    return depth
 
 
 @contextmanager
@@ -144,8 +129,8 @@ class Demo:
             the model's (e.g. ``{"sw": "swh_Latn"}`` for NLLB).
     """
 
-    def __init__(self, out: Path, rerankers: dict, encoder: E5Encoder, rerank_depth: int = 10, nmt=None,
-                 nmt_codes=None, verbose: bool = True):
+    def __init__(self, out: Path, rerankers: dict, encoder: E5Encoder, rerank_depth: int = DemoOptions.rerank_depth,
+                 nmt=None, nmt_codes=None, verbose: bool = True):
         self.out, self.rerankers, self.encoder, self.verbose = out, rerankers, encoder, verbose
         self.depth = check_depth(rerank_depth)
         self.nmt, self.nmt_codes = nmt, dict(nmt_codes or {})
@@ -182,6 +167,7 @@ class Demo:
         return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
 
     def systems(self, collection: str, lang: str, source: str) -> dict:
+        """The demo's systems on ``collection`` (the tuned ones with the settings chosen for ``source``)."""
         stages = self.first_stages(collection, lang)
         top = stages["bm25"] % self.depth
         systems = {BM25_NAME: stages["bm25"]}
@@ -202,47 +188,53 @@ class Demo:
         order = [BM25_NAME, TEACHER, STUDENT, FUSION, DENSE, DENSE_STUDENT, DENSE_CONTROL, DENSE_FUSION]
         return {name: systems[name] for name in [*order, *systems] if name in systems}
 
-    def tune(self, source: str, test_topics: dict, dev_queries: int, depths=DEPTHS) -> dict:
+    def dev_grids(self, collection: str, lang: str, topics: pd.DataFrame, depths) -> list:
+        """The fusion grid (:func:`fusion_grid`) of each tuned system on the dev ``topics`` of ``collection``;
+        systems that share a first stage and a reranker share one run."""
+        stages, qrels = self.first_stages(collection, lang), pt.get_dataset(f"irds:{collection}").get_qrels()
+        shared, grids = {}, []  # (first stage, reranker) -> its grid
+        for name, (stage, reranker, _) in TUNED.items():
+            if reranker not in self.rerankers:
+                continue
+            if (stage, reranker) not in shared:
+                run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
+                shared[stage, reranker] = fusion_grid(run, qrels, RR @ 10, depths)
+            grids.append(shared[stage, reranker].assign(system=name, lang=lang))
+        return grids
+
+    def tune(self, source: str, test_topics: dict, dev_queries: int, depths=SIZES["default"]["tune_depths"]) -> dict:
         """Depth, fusion method and weight of each tuned system for the test ``source``, chosen on the dev splits of
         the other source in the languages both share (pooled; dev queries that occur among the test topics are left
-        out). The grid means go to ``fusion_dev-<source>.csv``."""
+        out). The grid means go to ``fusion_dev-<source>.csv``, the choice to ``settings-<source>.json``."""
         dev_source = DEV_OF[source]
         test = pd.concat(list(test_topics.values()), ignore_index=True)
         langs = [lang for lang in SOURCE_LANGUAGES[dev_source] if lang in test_topics] or SOURCE_LANGUAGES[dev_source]
         grids, dropped = [], 0
         for lang in langs:
             collection = SOURCES[dev_source].format(lang, "dev")
-            dataset = pt.get_dataset(f"irds:{collection}")
-            topics = dataset.get_topics()
+            topics = pt.get_dataset(f"irds:{collection}").get_topics()
             unseen = without_overlap(topics, test)
             dropped += len(topics) - len(unseen)
-            topics = unseen.head(dev_queries)
-            stages = self.first_stages(collection, lang)
-            lang_grids = {}  # (first stage, reranker) -> its grid: systems sharing a pipeline run it once
-            for name, (stage, reranker, _) in TUNED.items():
-                if reranker not in self.rerankers:
-                    continue
-                if (stage, reranker) not in lang_grids:
-                    run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
-                    lang_grids[stage, reranker] = fusion_grid(run, dataset.get_qrels(), RR @ 10, depths)
-                grids.append(lang_grids[stage, reranker].assign(system=name, lang=lang))
+            grids += self.dev_grids(collection, lang, unseen.head(dev_queries), depths)
         if not grids:
             return {}
         grid = pd.concat(grids, ignore_index=True)
         means = grid.groupby(["system", "depth", "method", "weight"], sort=False)["value"].mean().reset_index()
         means.to_csv(self.out / f"fusion_dev-{source}.csv", index=False)
-        chosen = {}
-        for name, system_grid in grid.groupby("system", sort=False):
-            if not TUNED[name][2]:
-                system_grid = system_grid[(system_grid["weight"] == 1.0) & (system_grid["method"] == "minmax")]
-            chosen[name] = {**best_setting(system_grid), "dev_languages": langs, "dev_queries_in_test": dropped}
-            logger.info("%s tuned on %s dev: %s", name, dev_source, chosen[name])
+        chosen = {name: {**choose_setting(name, system_grid), "dev_languages": langs, "dev_queries_in_test": dropped}
+                  for name, system_grid in grid.groupby("system", sort=False)}
+        for name, setting in chosen.items():
+            logger.info("%s tuned on %s dev: %s", name, dev_source, setting)
         self.settings[source] = chosen
         (self.out / f"settings-{source}.json").write_text(json.dumps(chosen, indent=1))
         return chosen
 
 
-OPTICAL_PIPELINES = (STUDENT, FUSION, DENSE_STUDENT, DENSE_FUSION)
+def choose_setting(name: str, grid: pd.DataFrame) -> dict:
+    """The setting of the tuned system ``name`` from its dev grid; a reranker that is not fused keeps weight 1."""
+    if not TUNED[name][2]:
+        grid = grid[(grid["weight"] == 1.0) & (grid["method"] == "minmax")]
+    return best_setting(grid)
 
 
 def headline(result: Comparison, measure: str = MAIN_MEASURE) -> pd.DataFrame:
@@ -280,143 +272,167 @@ def setting_notes(settings: dict) -> list:
     return notes
 
 
-def run_demo(out="runs/demo", languages=None, quick: bool = False, models: dict | None = None,
-             max_queries: int | None = None, rerank_depth: int = 10, ratios=None, sweep_queries: int | None = None,
-             ood: bool = True, overwrite: bool = False, nmt=None, nmt_codes=None, dense: str = E5_SMALL,
-             verbose: bool = True, precision: str = "auto", full: bool = False, dev_queries: int | None = None,
-             tune_depths=None, backend: str | None = None) -> Path:
+@dataclass
+class SourceRun:
+    """The comparison of one test source: its systems (name -> {lang: pipeline}), datasets and result."""
+
+    systems: dict
+    datasets: dict
+    result: Comparison
+
+
+def run_demo(out=DemoOptions.out, languages=DemoOptions.languages, **options) -> Path:
     """Run the demo and write its report folder (``report.md``, CSVs, PNGs); returns the report's path.
 
-    The default answers the first question (does OPTICAL close the gap, and against what): the embedded teacher
-    and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain. ``full`` adds
-    the code-switch teacher and OPTICAL on it and the
-    code-switch sweep (``ratios``, ``sweep_queries`` per ratio, default 20); ``quick`` is a smoke run (sw and de, 30
-    queries, no sweep).
-
+    ``out``, ``languages`` and the keywords are the fields of :class:`DemoOptions` (also the flags of ``optical
+    demo``). The default answers the first question (does OPTICAL close the gap, and against what): the embedded
+    teacher and student, BM25, mE5 retrieval and the fused pipelines with the control, in and out of domain.
+    ``full`` adds the code-switch teacher and OPTICAL on it and the code-switch sweep; ``quick`` is a smoke run.
     ``models`` overrides the checkpoint behind a system (``{"OPTICAL student": "path/to/student"}``; None drops
-    it); by default the embedded rerankers, built from the shipped data on first use. ``nmt`` adds the NMT
-    translate-test pipeline (a translation model id or folder; ``nmt_codes`` for its language codes).
-    ``max_queries`` per language (default 100), ``dev_queries`` per dev language for choosing depth and fusion
-    (default 30; 50 with ``full``), ``tune_depths`` the rerank depths tried there (default 10; 10 and 20 with
-    ``full``; each is capped at the first stages' 100 documents). An existing report is refused unless
-    ``overwrite``; an interrupted run is resumed (indexes, saved runs and scores are reused). ``precision`` and
-    ``backend`` are the rerankers' and the dense encoder's (see :class:`OpticalReranker`).
+    it); by default the embedded rerankers, assembled from the shipped data on first use. An existing report is
+    refused unless ``overwrite``; an interrupted run is resumed (indexes, saved runs and scores are reused).
     """
-    if quick and full:
-        raise ValueError("choose quick or full, not both")
-    out = prepare_output(out, overwrite)
-    languages = list(languages or (QUICK_LANGUAGES if quick else CHROMIUM_LANGUAGES))
-    max_queries = max_queries or (30 if quick else 100)
-    dev_queries = dev_queries or (20 if quick else 50 if full else 30)
-    tune_depths = tuple(sorted({check_depth(d) for d in tune_depths or (FULL_DEPTHS if full else DEPTHS)}))
-    models = {**MODELS, **({} if full else {name: None for name in FULL_ONLY}), **(models or {})}
-    ood_langs = [lang for lang in KOLIBRI_LANGUAGES if lang in languages or not quick] if ood else []
-    sweep = full and not quick
-    embedded = [str(m) for m in models.values() if m is not None and str(m) in EMBEDDED]
-    per_query = 0.0085 if full else 0.0035  # minutes per test query and language on 2 cores in bf16 (measured)
-    plan = {"models": 0.3 + build_minutes(embedded), "chromium": per_query * len(languages) * max_queries,
-            "kolibri": per_query * len(ood_langs) * min(max_queries, 110), "sweep": 3.0 if sweep else 0}
-    phases = Phases({k: v for k, v in plan.items() if v}, verbose)
+    return run_with(DemoOptions(out, languages, **options))
+
+
+def run_with(options: DemoOptions, cli: bool = False) -> Path:
+    """Run the demo with ``options`` (checked first, before any folder is made or model loaded; ``cli``: errors
+    name the options as flags) and write its report; returns the report's path."""
+    options = options.resolved(cli)
+    out = prepare_output(options.out, options.overwrite)
+    phases = Phases(time_plan(options), options.verbose)
     with phases.phase("models", "loading the rerankers (the embedded ones are built on first use, with their own "
                                 "bars) and the dense encoder"):
-        rerankers = {name: OpticalReranker(str(m), verbose=verbose, precision=precision,
-                                           backend=backend) for name, m in models.items() if m is not None}
-        encoder = E5Encoder(dense, precision=precision, cache=True, backend=backend)
-    demo = Demo(out, rerankers, encoder, rerank_depth, nmt, nmt_codes, verbose)
+        demo = load_demo(options, out)
+    first_result = print_first_result if options.verbose and options.ood_languages else None
+    with phases.phase("chromium", f"in domain: Chromium test splits, {len(options.languages)} languages × "
+                                  f"{options.max_queries} queries (tuning on Kolibri dev first)"):
+        main = run_source(demo, options, "chromium", options.languages, first_result)
+        sections = source_sections(CHROMIUM_LABEL, main)
+    other = None
+    if options.ood_languages:
+        with phases.phase("kolibri", f"out of domain: Kolibri test splits, {len(options.ood_languages)} languages "
+                                     "(tuning on Chromium dev first)"):
+            other = run_source(demo, options, "kolibri", options.ood_languages)
+            sections += source_sections(KOLIBRI_LABEL, other)
+    sweep = None
+    if options.sweep:
+        with phases.phase("sweep", f"code-switch sweep: {len(options.ratios)} ratios × {options.sweep_queries} "
+                                   "queries"):
+            sweep = run_sweep(options, out, main)
+    return write_demo_report(out, options, demo, phases.timings, sections, sweep, main.result,
+                             None if other is None else other.result)
 
-    def datasets_of(source: str, langs) -> dict:
-        data = {}
-        for lang in langs:
-            dataset = pt.get_dataset(f"irds:{SOURCES[source].format(lang, 'test')}")
-            data[lang] = (dataset.get_topics().head(max_queries), dataset.get_qrels())
-        return data
 
-    def comparison(source: str, langs, first_result=None):
-        """The comparison of one test source; ``first_result`` (if given) is called with the comparison of its
-        low-resource languages, which are run first: the headline needs only them, and its figures are the same
-        (corrections are per language); the whole comparison then reuses their saved runs."""
-        datasets = datasets_of(source, langs)
-        demo.tune(source, {lang: topics for lang, (topics, _) in datasets.items()}, dev_queries, tune_depths)
-        systems = {}
-        for lang in langs:
-            for name, pipeline in demo.systems(SOURCES[source].format(lang, "test"), lang, source).items():
-                systems.setdefault(name, {})[lang] = pipeline
+def time_plan(options: DemoOptions) -> dict:
+    """Planned minutes of each phase of a run (on 2 cores in bf16, measured): building the embedded models that
+    are not built yet, and scoring each query of each language (more systems with ``full``)."""
+    embedded = [str(m) for m in options.system_models().values() if str(m) in EMBEDDED]
+    per_query = 0.0085 if options.full else 0.0035  # minutes per test query and language
+    plan = {"models": 0.3 + build_minutes(embedded),
+            "chromium": per_query * len(options.languages) * options.max_queries,
+            "kolibri": per_query * len(options.ood_languages) * min(options.max_queries, 110),
+            "sweep": 3.0 if options.sweep else 0}
+    return {phase: minutes for phase, minutes in plan.items() if minutes}
 
-        def compared(chosen):  # the runs are saved per language and reused, so a language is never run twice
-            return compare({name: {lang: per_lang[lang] for lang in chosen} for name, per_lang in systems.items()},
-                           {lang: datasets[lang] for lang in chosen}, MEASURES, DENSE, correction="bonferroni",
-                           save_dir=out / "runs" / source, verbose=verbose)
 
-        low = [lang for lang in langs if language(lang).resource == "low"]
-        if first_result is not None and low:
-            first_result(compared(low))
-        return systems, datasets, compared(langs)
+def load_demo(options: DemoOptions, out: Path) -> Demo:
+    """The rerankers of the run's systems and the dense encoder, loaded (the embedded ones assembled on first use)."""
+    rerankers = {name: OpticalReranker(str(model), verbose=options.verbose, precision=options.precision,
+                                       backend=options.backend) for name, model in options.system_models().items()}
+    encoder = E5Encoder(options.dense, precision=options.precision, cache=True, backend=options.backend)
+    return Demo(out, rerankers, encoder, options.rerank_depth, options.nmt, options.nmt_codes, options.verbose)
 
-    def print_first_result(low: Comparison):
-        print("\n".join(["", "## First result: low-resource languages", "", *headline_lines(CHROMIUM_LABEL, low)]),
-              flush=True)
 
-    sections = []
+def source_datasets(source: str, langs, max_queries: int) -> dict:
+    """Language -> (the first ``max_queries`` topics, qrels) of the test splits of ``source``."""
+    data = {}
+    for lang in langs:
+        dataset = pt.get_dataset(f"irds:{SOURCES[source].format(lang, 'test')}")
+        data[lang] = (dataset.get_topics().head(max_queries), dataset.get_qrels())
+    return data
 
-    def add_sections(label: str, result: Comparison, systems: dict):
-        levels = set(result.table["resource"])
-        sections.append(Section(f"{label}, against mE5 retrieval", result,
-                                result.gap(MAIN_MEASURE) if levels == {"high", "low"} else None,
-                                ceiling=reranking_ceiling(result, MAIN_MEASURE, str(R @ FIRST_STAGE_DEPTH))))
-        if DENSE_CONTROL in systems and DENSE_FUSION in systems:
-            against = significance_table(result.per_query, DENSE_CONTROL, correction="bonferroni")
-            sections.append(Section(f"{label}, against the control (the teacher fused with mE5)",
-                                    Comparison(against, result.per_query, DENSE_CONTROL),
-                                    share=distillation_share(result, DENSE, DENSE_CONTROL, DENSE_FUSION,
-                                                             MAIN_MEASURE)))
-        if TEACHER in systems:
-            against = significance_table(result.per_query, TEACHER, correction="bonferroni")
-            sections.append(Section(f"{label}, against the teacher zero-shot",
-                                    Comparison(against, result.per_query, TEACHER)))
 
-    with phases.phase("chromium", f"in domain: Chromium test splits, {len(languages)} languages × {max_queries} "
-                                  "queries (tuning on Kolibri dev first)"):
-        systems, datasets, main = comparison("chromium", languages, print_first_result if verbose and ood_langs
-                                             else None)
-        add_sections(CHROMIUM_LABEL, main, systems)
-    if ood_langs:
-        with phases.phase("kolibri", f"out of domain: Kolibri test splits, {len(ood_langs)} languages (tuning on "
-                                     "Chromium dev first)"):
-            o_systems, _, other = comparison("kolibri", ood_langs)
-            add_sections(KOLIBRI_LABEL, other, o_systems)
-    sweep_result = None
-    if sweep:
-        ratios = ratios or RATIOS
-        sweep_queries = sweep_queries or 20
-        sweep_data = {lang: (t.head(sweep_queries), q) for lang, (t, q) in datasets.items()}
-        sweep_systems = {name: systems[name] for name in SWEEP_SYSTEMS if name in systems}
-        with phases.phase("sweep", f"code-switch sweep: {len(ratios)} ratios × {sweep_queries} queries"):
-            sweep_result = code_switch_sweep(sweep_systems, sweep_data,
-                                             {lang: shipped_lexicon(lang) for lang in languages}, [RR @ 10], ratios,
-                                             DENSE, correction="bonferroni", save_dir=out / "runs" / "sweep",
-                                             verbose=verbose)
-    left_out = [] if full else ["Left out of this run (`optical demo --full` runs them): the code-switch teacher, "
-                                "OPTICAL on it, and the code-switch sweep."]
-    if quick:
-        left_out.append("Quick run: sw and de only, in and out of domain, 30 queries each; a smoke test, too few "
-                        "queries for the significance marks to mean much.")
-    skipped = [] if nmt else ["The NMT translate-test pipeline was skipped: no translation model was given "
-                              "(`--nmt MODEL`; none is reachable offline)."]
-    notes = [*left_out, *skipped, f"OPTICAL student: `{models.get(STUDENT)}`; teacher: `{models.get(TEACHER)}`.",
-             f"Queries per language: {max_queries} (dev: up to {dev_queries} per language; rerank depths tried: "
-             f"{', '.join(map(str, tune_depths))})"
-             + (f", sweep: {sweep_queries} per ratio" if sweep else "") + f"; BM25 rerankers reorder the top "
-             f"{demo.depth}; first stages retrieve {FIRST_STAGE_DEPTH}.", *setting_notes(demo.settings),
-             "Wall clock of this run (indexes, saved runs and cached scores are reused on a resumed run): "
-             + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in phases.timings.items()) + ".",
-             "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
-             "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those)."]
+
+def run_source(demo: Demo, options: DemoOptions, source: str, langs, first_result=None) -> SourceRun:
+    """The comparison of one test source after tuning on the other's dev splits. ``first_result`` (if given) is
+    called with the comparison of its low-resource languages, which are run first: the headline needs only them,
+    and its figures are the same (corrections are per language); the whole comparison then reuses their saved
+    runs."""
+    datasets = source_datasets(source, langs, options.max_queries)
+    demo.tune(source, {lang: topics for lang, (topics, _) in datasets.items()}, options.dev_queries,
+              options.tune_depths)
+    systems = {}
+    for lang in langs:
+        for name, pipeline in demo.systems(SOURCES[source].format(lang, "test"), lang, source).items():
+            systems.setdefault(name, {})[lang] = pipeline
+
+    def compared(chosen):  # the runs are saved per language and reused, so a language is never run twice
+        return compare({name: {lang: per_lang[lang] for lang in chosen} for name, per_lang in systems.items()},
+                       {lang: datasets[lang] for lang in chosen}, MEASURES, DENSE, correction="bonferroni",
+                       save_dir=demo.out / "runs" / source, verbose=options.verbose)
+
+    low = [lang for lang in langs if language(lang).resource == "low"]
+    if first_result is not None and low:
+        first_result(compared(low))
+    return SourceRun(systems, datasets, compared(langs))
+
+
+def print_first_result(low: Comparison) -> None:
+    """The in-domain headline, printed as soon as the low-resource languages are compared."""
+    print("\n".join(["", "## First result: low-resource languages", "", *headline_lines(CHROMIUM_LABEL, low)]),
+          flush=True)
+
+
+def source_sections(label: str, run: SourceRun) -> list:
+    """The report's sections of one test source: against mE5 retrieval (with the gap and the reranking ceiling),
+    against the control (with the share of the gain distillation brings) and against the teacher."""
+    result = run.result
+    levels = set(result.table["resource"])
+    sections = [Section(f"{label}, against mE5 retrieval", result,
+                        result.gap(MAIN_MEASURE) if levels == {"high", "low"} else None,
+                        ceiling=reranking_ceiling(result, MAIN_MEASURE, str(R @ FIRST_STAGE_DEPTH)))]
+    if DENSE_CONTROL in run.systems and DENSE_FUSION in run.systems:
+        against = significance_table(result.per_query, DENSE_CONTROL, correction="bonferroni")
+        sections.append(Section(f"{label}, against the control (the teacher fused with mE5)",
+                                Comparison(against, result.per_query, DENSE_CONTROL),
+                                share=distillation_share(result, DENSE, DENSE_CONTROL, DENSE_FUSION, MAIN_MEASURE)))
+    if TEACHER in run.systems:
+        against = significance_table(result.per_query, TEACHER, correction="bonferroni")
+        sections.append(Section(f"{label}, against the teacher zero-shot",
+                                Comparison(against, result.per_query, TEACHER)))
+    return sections
+
+
+def run_sweep(options: DemoOptions, out: Path, main: SourceRun) -> Comparison:
+    """The code-switch sweep over the in-domain languages: the sweep's systems on the first ``sweep_queries``
+    queries, code-switched at each ratio."""
+    data = {lang: (topics.head(options.sweep_queries), qrels) for lang, (topics, qrels) in main.datasets.items()}
+    systems = {name: main.systems[name] for name in SWEEP_SYSTEMS if name in main.systems}
+    return code_switch_sweep(systems, data, {lang: shipped_lexicon(lang) for lang in options.languages}, [RR @ 10],
+                             options.ratios, DENSE, correction="bonferroni", save_dir=out / "runs" / "sweep",
+                             verbose=options.verbose)
+
+
+def demo_notes(options: DemoOptions, demo: Demo, timings: dict, main: Comparison) -> list:
+    """The report's notes: what the run covered (:meth:`DemoOptions.notes`), the settings chosen on dev, the wall
+    clock, what the task is, and the smallest difference the tests detect."""
     power = detectable_difference(main, MAIN_MEASURE)
-    notes.append(f"With {power['queries']} queries per language a paired difference of {power['raw']:.3f} "
-                 f"{MAIN_MEASURE} is detected with 80% power at p < .05 ({power['corrected']:.3f} after Bonferroni "
-                 f"over {power['tests']} systems; median per-query SD of the differences to {DENSE}: "
-                 f"{power['sd']:.2f}).")
+    return [*options.notes(), *setting_notes(demo.settings),
+            "Wall clock of this run (indexes, saved runs and cached scores are reused on a resumed run): "
+            + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in timings.items()) + ".",
+            "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
+            "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those).",
+            f"With {power['queries']} queries per language a paired difference of {power['raw']:.3f} "
+            f"{MAIN_MEASURE} is detected with 80% power at p < .05 ({power['corrected']:.3f} after Bonferroni "
+            f"over {power['tests']} systems; median per-query SD of the differences to {DENSE}: {power['sd']:.2f})."]
+
+
+def write_demo_report(out: Path, options: DemoOptions, demo: Demo, timings: dict, sections: list,
+                      sweep: Comparison | None, main: Comparison, other: Comparison | None) -> Path:
+    """Write ``headline.md`` (the low-resource rows in and out of domain) and the report; returns its path."""
     summary = ["## Headline: low-resource languages", "", *headline_lines(CHROMIUM_LABEL, main),
-               *(headline_lines(KOLIBRI_LABEL, other) if ood_langs else [])]
+               *(headline_lines(KOLIBRI_LABEL, other) if other is not None else [])]
     (out / HEADLINE_FILE).write_text("\n".join(summary))
-    return write_report(out, sections, MAIN_MEASURE, sweep_result, "OPTICAL embedded demo", [*notes, "", *summary])
+    notes = demo_notes(options, demo, timings, main)
+    return write_report(out, sections, MAIN_MEASURE, sweep, "OPTICAL embedded demo", [*notes, "", *summary])

@@ -9,18 +9,27 @@ import numpy as np
 import pandas as pd
 
 from ..data.languages import LANGUAGES
-from .compare import Comparison, language_bootstrap, paired_p
+from ..util.io import Marker, check_replaceable
+from .compare import Comparison
+from .stats import bonferroni, bonferroni_alpha, bootstrap_interval, macro_bootstrap, paired_p, queries_needed
 
 REPORT_FILE = "report.md"
+# a finished report folder, by the exact list of what the demo and write_report put there (report.md and the saved
+# runs it came from, at least): overwrite empties only such a folder, never one holding anything else
+REPORT_FOLDER = Marker(REPORT_FILE, files=(REPORT_FILE, "runs"), optional=(
+    "headline.md", "results-*.csv", "per_query-*.csv", "languages-*.png", "gap-*.csv", "ceiling-*.csv", "share-*.csv",
+    "sweep.csv", "sweep.png", "fusion_dev-*.csv", "settings-*.json", "indexes", "dense", "cache"))
 
 
 def prepare_output(out, overwrite: bool = False) -> Path:
-    """The report folder: refused if it holds a finished report (unless ``overwrite``, which empties it); a folder
-    without one is an interrupted run, whose saved runs are reused."""
+    """The report folder: refused if it holds a finished report (unless ``overwrite``, which empties it: only a
+    folder holding nothing but what a report folder holds, :data:`REPORT_FOLDER`); a folder without one is an
+    interrupted run, whose saved runs are reused."""
     out = Path(out)
     if (out / REPORT_FILE).exists():
         if not overwrite:
             raise ValueError(f"{out} already holds a report; choose another output folder or overwrite it")
+        check_replaceable(out, (REPORT_FOLDER,), "report folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -49,18 +58,8 @@ def results_table(comparison: Comparison, measure: str) -> pd.DataFrame:
     return wide[order].reset_index().sort_values(["resource", "lang"], ascending=[False, True])
 
 
-def bootstrap_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple:
-    """The ``1 - alpha`` bootstrap interval of the mean of ``values`` (queries resampled)."""
-    values = np.asarray(values, dtype=float)
-    if not len(values):
-        return np.nan, np.nan
-    means = values[np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))].mean(1)
-    return tuple(np.quantile(means, [alpha / 2, 1 - alpha / 2]))
 
 
-def macro_bootstrap(per_query: pd.DataFrame, systems, langs, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """Bootstrap replicates (n_boot, systems) of the macro mean over ``langs`` (:func:`language_bootstrap`)."""
-    return np.mean(list(language_bootstrap(per_query, list(systems), list(langs), n_boot, seed)[1].values()), axis=0)
 
 
 def distillation_share(comparison: Comparison, dense: str, control: str, optical: str, measure: str) -> pd.DataFrame:
@@ -99,21 +98,9 @@ def detectable_difference(comparison: Comparison, measure: str, power: float = 0
     sd, n = float(np.median(sds)), float(np.median(sizes))
     z_power = norm.ppf(power)
     return {"queries": int(n), "sd": sd, "raw": (norm.ppf(1 - alpha / 2) + z_power) * sd / np.sqrt(n),
-            "corrected": (norm.ppf(1 - alpha / 2 / tests) + z_power) * sd / np.sqrt(n), "tests": tests}
+            "corrected": (norm.ppf(1 - bonferroni_alpha(alpha / 2, tests)) + z_power) * sd / np.sqrt(n), "tests": tests}
 
 
-def queries_needed(mean: float, sd: float, alpha: float, most: int = 100_000) -> float:
-    """The fewest queries at which per-query differences of this ``mean`` and ``sd`` make a two-sided paired t-test
-    significant at ``alpha`` (inf when the mean is not above 0, or beyond ``most``)."""
-    from scipy.stats import t
-
-    if not mean > 0:
-        return np.inf
-    if sd == 0:
-        return 2.0
-    n = np.arange(2, most + 1)
-    reached = np.flatnonzero(mean / sd * np.sqrt(n) >= t.ppf(1 - alpha / 2, n - 1))
-    return float(n[reached[0]]) if len(reached) else np.inf
 
 
 def reranking_ceiling(comparison: Comparison, measure: str = "RR@10", recall: str = "R@100",
@@ -137,10 +124,10 @@ def reranking_ceiling(comparison: Comparison, measure: str = "RR@10", recall: st
         ceiling = np.where(wide[recall].to_numpy() > 0, 1.0, base)
         tests = pq[pq["lang"] == lang]["system"].nunique() - 1
         diff = ceiling - base
-        needed = queries_needed(diff.mean(), diff.std(ddof=1), alpha / max(tests, 1))
+        needed = queries_needed(diff.mean(), diff.std(ddof=1), bonferroni_alpha(alpha, tests))
         rows.append({"lang": lang, "resource": LANGUAGES[lang].resource, comparison.baseline: base.mean(),
                      "ceiling": ceiling.mean(), "headroom": diff.mean(), "queries": len(base),
-                     "p_corrected": min(1.0, paired_p(ceiling, base, "t") * max(tests, 1)),
+                     "p_corrected": bonferroni(paired_p(ceiling, base, "t"), tests),
                      "queries needed": int(needed) if np.isfinite(needed) else "never"})
     table = pd.DataFrame(rows)
     return table.assign(reachable=table["p_corrected"] < alpha)
@@ -165,21 +152,16 @@ def _legend_outside(ax, fig) -> None:
     fig.tight_layout()
 
 
-def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
-    """Three panels against the code-switch ratio, one line per system with its 95% bootstrap band: ``measure`` on
-    the low- and on the high-resource languages (macro means), and the high−low gap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def sweep_curves(sweep: Comparison, measure: str, n_boot: int = 1000) -> tuple:
+    """``(ratios, curves, resource)`` of a sweep: per panel (``low``, ``high``, and ``gap`` when both levels are
+    there) and system, ``(value, ci_low, ci_high)`` at each ratio, macro means over each level's languages with
+    95% bootstrap intervals; ``resource`` is each language's level."""
     pq = sweep.per_query[sweep.per_query["measure"] == measure]
     systems = list(dict.fromkeys(pq["system"]))
     resource = {lang: LANGUAGES[lang].resource for lang in pq["lang"].unique()}
     levels = [lvl for lvl in ("low", "high") if lvl in resource.values()]
-    ratios = sorted(pq["ratio"].unique())
     panels = levels + (["gap"] if len(levels) == 2 else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.4, 4), squeeze=False)
+    ratios = sorted(pq["ratio"].unique())
     curves = {panel: {s: [] for s in systems} for panel in panels}
     for ratio in ratios:
         at = pq[pq["ratio"] == ratio]
@@ -193,9 +175,22 @@ def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Pat
             lo, hi = np.quantile(boots[panel], [0.025, 0.975], axis=0)
             for i, system in enumerate(systems):
                 curves[panel][system].append((points[panel][i], lo[i], hi[i]))
-    for ax, panel in zip(axes[0], panels):
-        for system in systems:
-            value, lo, hi = np.array(curves[panel][system]).T
+    return ratios, curves, resource
+
+
+def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
+    """Three panels against the code-switch ratio, one line per system with its 95% bootstrap band: ``measure`` on
+    the low- and on the high-resource languages (macro means), and the high−low gap."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ratios, curves, resource = sweep_curves(sweep, measure, n_boot)
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves) + 2.4, 4), squeeze=False)
+    for ax, (panel, per_system) in zip(axes[0], curves.items()):
+        for system, points in per_system.items():
+            value, lo, hi = np.array(points).T
             line, = ax.plot(ratios, value, marker="o", label=system)
             ax.fill_between(ratios, lo, hi, color=line.get_color(), alpha=0.12)
         if panel == "gap":
@@ -254,52 +249,68 @@ class Section:
     ceiling: pd.DataFrame | None = None
 
 
+def _comparison_lines(out: Path, i: int, section: Section, measure: str) -> list:
+    """The ``i``-th section's results table and figure (written beside the report with its CSVs)."""
+    comparison = section.comparison
+    comparison.table.to_csv(out / f"results-{i}.csv", index=False)
+    comparison.per_query.to_csv(out / f"per_query-{i}.csv", index=False)
+    plot_languages(comparison, measure, out / f"languages-{i}.png")
+    return [f"## {section.heading}", "", f"{measure} per language. `*`: significantly different from "
+            f"**{comparison.baseline}** after correction (paired t-test; all tests in `results-{i}.csv`).", "",
+            markdown_table(results_table(comparison, measure)), "", f"![{section.heading}](languages-{i}.png)", ""]
+
+
+def _gap_lines(out: Path, i: int, section: Section, measure: str) -> list:
+    section.gap.to_csv(out / f"gap-{i}.csv", index=False)
+    shown, note = gap_rows(section.gap, section.comparison.baseline)
+    return ["High/low-resource gap (macro means): `gap` with its 95% bootstrap interval over queries; `closed` is "
+            "the share of the baseline's gap a system closes; `reduction` has a 95% bootstrap interval.", "",
+            markdown_table(shown), ""] + ([note, ""] if note else [])
+
+
+def _ceiling_lines(out: Path, i: int, section: Section, measure: str) -> list:
+    section.ceiling.to_csv(out / f"ceiling-{i}.csv", index=False)
+    return [f"Reranking ceiling: `ceiling` is {measure} with the relevant document put first wherever "
+            f"{section.comparison.baseline} retrieved it (no reranker or fusion of its candidates can do better); "
+            "`p_corrected` tests it against the baseline as the systems are tested; where `reachable` is empty no "
+            "pipeline on these candidates can be significantly better with these queries; `queries needed` would "
+            "make the ceiling itself significant.", "", markdown_table(section.ceiling), ""]
+
+
+def _share_lines(out: Path, i: int, section: Section, measure: str) -> list:
+    section.share.to_csv(out / f"share-{i}.csv", index=False)
+    return ["What distillation brings: `gain` is the OPTICAL fusion over mE5 alone, `from distillation` the OPTICAL "
+            "fusion over the same fusion with the teacher, `share` their ratio (printed only where the gain's 95% "
+            "bootstrap interval excludes 0).", "", markdown_table(section.share), ""]
+
+
+def _sweep_lines(out: Path, sweep: Comparison, measure: str) -> list:
+    """The code-switch sweep's table and figure (written beside the report with its CSV)."""
+    sweep.table.to_csv(out / "sweep.csv", index=False)
+    plot_sweep(sweep, measure, out / "sweep.png")
+    means = sweep.means()
+    means = means[means["measure"] == measure]
+    wide = means.groupby(["resource", "system", "ratio"], sort=False)["value"].mean().unstack("ratio")
+    wide = wide.reset_index().rename(columns=lambda c: f"p={c:g}" if isinstance(c, float) else c)
+    return ["## Code-switched queries", "", f"{measure}, macro mean per resource level; p = share of the query words "
+            "the lexicon knows that are switched to English. The figure adds 95% bootstrap bands and the high−low "
+            "gap against p.", "", markdown_table(wide), "", "![code-switch sweep](sweep.png)", ""]
+
+
 def write_report(out, sections, measure: str, sweep: Comparison | None = None, title: str = "Experiment",
                  notes=()) -> Path:
     """Write ``report.md`` with one part per :class:`Section` and the code-switch ``sweep``, with their CSVs
-    (``results-<i>.csv``, ``per_query-<i>.csv``, ``gap-<i>.csv``, ``share-<i>.csv``, ``sweep.csv``) and figures into
-    ``out``; returns the report's path."""
+    (``results-<i>.csv``, ``per_query-<i>.csv``, ``gap-<i>.csv``, ``ceiling-<i>.csv``, ``share-<i>.csv``,
+    ``sweep.csv``) and figures into ``out``; returns the report's path."""
     out = Path(out)
     lines = [f"# {title}", "", *notes, ""]
     for i, section in enumerate(sections, 1):
-        comparison = section.comparison
-        comparison.table.to_csv(out / f"results-{i}.csv", index=False)
-        comparison.per_query.to_csv(out / f"per_query-{i}.csv", index=False)
-        plot_languages(comparison, measure, out / f"languages-{i}.png")
-        lines += [f"## {section.heading}", "", f"{measure} per language. `*`: significantly different from "
-                  f"**{comparison.baseline}** after correction (paired t-test; all tests in `results-{i}.csv`).", "",
-                  markdown_table(results_table(comparison, measure)), "", f"![{section.heading}](languages-{i}.png)",
-                  ""]
-        if section.gap is not None:
-            section.gap.to_csv(out / f"gap-{i}.csv", index=False)
-            shown, note = gap_rows(section.gap, comparison.baseline)
-            lines += ["High/low-resource gap (macro means): `gap` with its 95% bootstrap interval over queries; "
-                      "`closed` is the share of the baseline's gap a system closes; `reduction` has a 95% bootstrap "
-                      "interval.", "", markdown_table(shown), ""] + ([note, ""] if note else [])
-        if section.ceiling is not None:
-            section.ceiling.to_csv(out / f"ceiling-{i}.csv", index=False)
-            lines += [f"Reranking ceiling: `ceiling` is {measure} with the relevant document put first wherever "
-                      f"{comparison.baseline} retrieved it (no reranker or fusion of its candidates can do better); "
-                      "`p_corrected` tests it against the baseline as the systems are tested; where `reachable` is "
-                      "empty no pipeline on these candidates can be significantly better with these queries; "
-                      "`queries needed` would make the ceiling itself significant.", "",
-                      markdown_table(section.ceiling), ""]
-        if section.share is not None:
-            section.share.to_csv(out / f"share-{i}.csv", index=False)
-            lines += ["What distillation brings: `gain` is the OPTICAL fusion over mE5 alone, `from distillation` the "
-                      "OPTICAL fusion over the same fusion with the teacher, `share` their ratio (printed only where "
-                      "the gain's 95% bootstrap interval excludes 0).", "", markdown_table(section.share), ""]
+        lines += _comparison_lines(out, i, section, measure)
+        for part, write in (("gap", _gap_lines), ("ceiling", _ceiling_lines), ("share", _share_lines)):
+            if getattr(section, part) is not None:
+                lines += write(out, i, section, measure)
     if sweep is not None:
-        sweep.table.to_csv(out / "sweep.csv", index=False)
-        plot_sweep(sweep, measure, out / "sweep.png")
-        means = sweep.means()
-        means = means[means["measure"] == measure]
-        wide = means.groupby(["resource", "system", "ratio"], sort=False)["value"].mean().unstack("ratio")
-        lines += ["## Code-switched queries", "", f"{measure}, macro mean per resource level; p = share of the "
-                  "query words the lexicon knows that are switched to English. The figure adds 95% bootstrap bands "
-                  "and the high−low gap against p.", "",
-                  markdown_table(wide.reset_index().rename(columns=lambda c: f"p={c:g}" if isinstance(c, float)
-                                                           else c)), "", "![code-switch sweep](sweep.png)", ""]
+        lines += _sweep_lines(out, sweep, measure)
     path = out / REPORT_FILE
     path.write_text("\n".join(lines))
     return path

@@ -2,14 +2,13 @@
 ``build_package``/``from_url``, ``to_hf``/``from_hf``), and a factory of rerankers."""
 from __future__ import annotations
 
-import io
 import json
+import os
 from pathlib import Path
 
 import pyterrier as pt
 
-from .checkpoint import (ARTIFACT_FIELDS, ARTIFACT_FORMAT, ARTIFACT_TYPE, LEGACY_METADATA_FILE, METADATA_FILE,
-                         is_checkpoint, read_metadata)
+from ..models.checkpoint import ARTIFACT_FORMAT, ARTIFACT_TYPE, METADATA_FILE, is_checkpoint, read_metadata
 from .reranker import OpticalReranker
 
 
@@ -26,6 +25,8 @@ class OpticalCheckpoint(pt.Artifact):
     ARTIFACT_PACKAGE_HINT = "pyterrier-optical"
 
     def __init__(self, path):
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise ValueError(f"path must be a checkpoint folder (a string or pathlib.Path), got {path!r}"[:300])
         super().__init__(path)
         meta_file = self.path / METADATA_FILE
         if meta_file.is_file():
@@ -56,19 +57,7 @@ class OpticalCheckpoint(pt.Artifact):
         return OpticalReranker(str(self.path), **kwargs)
 
     def _package_files(self):
-        """The checkpoint's own files (a training run's state beside them is not part of it); a folder of the first
-        layout gets its ``pt_meta.json`` made from ``optical.json``."""
+        """The checkpoint's own files (a training run's state beside them is not part of it)."""
         for file in sorted(Path(self.path).iterdir()):
-            if file.is_file() and file.name != LEGACY_METADATA_FILE and not file.name.startswith("."):
+            if file.is_file() and not file.name.startswith("."):
                 yield file.name, str(file)
-        if not (self.path / METADATA_FILE).is_file():
-            meta = {**ARTIFACT_FIELDS, **self.metadata()}
-            yield METADATA_FILE, io.BytesIO(json.dumps(meta, indent=2, ensure_ascii=False).encode())
-
-
-def legacy_metadata_adapter(path, directory_listing) -> dict | None:
-    """``pyterrier.artifact.metadata_adapter``: a checkpoint folder of the first layout (``optical.json``, no
-    ``pt_meta.json``) is a ``reranker.optical`` artifact too."""
-    if LEGACY_METADATA_FILE in directory_listing and METADATA_FILE not in directory_listing:
-        return dict(ARTIFACT_FIELDS)
-    return None

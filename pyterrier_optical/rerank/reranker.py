@@ -1,17 +1,23 @@
 """``OpticalReranker``: a cross-encoder over (query, document text) as a PyTerrier transformer."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pyterrier as pt
 
+from ..models.checkpoint import weights_digest, write_checkpoint
+from ..models.cross_encoder import DEFAULT_MODEL, load_cross_encoder
+from ..models.registry import resolve_name
+from ..models.scoring import model_max_length, score_pairs
+from ..util.checks import check_bool, check_optional_int, check_positive_int, check_text, check_texts
 from ..util.device import inference_batch_size, infer_device, resolve_backend, resolve_precision
 from ..util.frames import ranked
-from .checkpoint import DEFAULT_MODEL, load_cross_encoder, weights_digest, write_checkpoint
-from .scoring import check_positive_int, model_max_length, score_pairs
+from ..util.keys import BATCHING, DEVICE, PROGRESS, Keyed, config_digest, tokenizer_digest, weights_key
 
 
-class OpticalReranker(pt.Transformer):
+class OpticalReranker(Keyed, pt.Transformer):
     """Scores (query, document) pairs with a cross-encoder and ranks each query's documents.
 
     Args:
@@ -37,12 +43,24 @@ class OpticalReranker(pt.Transformer):
     """
 
     schematic = {"label": "OPTICAL"}
+    unkeyed = {"batch_size": BATCHING, "device": DEVICE, "verbose": PROGRESS}
 
     def __init__(self, model=DEFAULT_MODEL, batch_size: int | None = None, text_field: str = "text",
                  query_field: str = "query", device=None, max_length: int = 256, verbose: bool = True, tokenizer=None,
                  precision: str = "auto", backend: str | None = None):
-        batch_size = check_positive_int("batch_size", inference_batch_size(batch_size, device, 32))
+        named = isinstance(model, (str, os.PathLike))
+        if not named and not hasattr(model, "state_dict"):
+            raise ValueError(f"model must be a model name, a folder or a loaded PreTrainedModel, got {model!r}"[:300])
+        if named and tokenizer is not None:
+            raise ValueError(f"tokenizer is for a loaded model; {str(model)!r} loads its own, got "
+                             f"tokenizer={tokenizer!r}"[:300])
+        infer_device(device)  # a device this machine lacks is named before anything is loaded
+        batch_size = check_positive_int("batch_size", inference_batch_size(check_optional_int(
+            "batch_size", batch_size), device, 32))
+        check_text("text_field", text_field)
+        check_text("query_field", query_field)
         check_positive_int("max_length", max_length, 8)
+        check_bool("verbose", verbose)
         self.precision_ = resolve_precision(precision, infer_device(device))
         self.backend_ = resolve_backend(backend, self.precision_, device)
         self.model = model
@@ -55,8 +73,9 @@ class OpticalReranker(pt.Transformer):
         self.tokenizer = tokenizer
         self.precision = precision
         self.backend = backend
-        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-            self.model_, self.tokenizer_, self.metadata_ = load_cross_encoder(model, device, verbose)
+        if named:
+            folder, hint = resolve_name(model, verbose)
+            self.model_, self.tokenizer_, self.metadata_ = load_cross_encoder(folder, device, hint)
         else:
             if tokenizer is None:
                 raise ValueError("a loaded model needs its tokenizer: OpticalReranker(model, tokenizer=...)")
@@ -64,7 +83,7 @@ class OpticalReranker(pt.Transformer):
         self.max_length_ = model_max_length(self.model_, self.tokenizer_, max_length)
         self.scoring_model_ = self.model_
         if self.backend_ == "openvino":
-            from .openvino_backend import openvino_cross_encoder
+            from ..models.openvino_backend import openvino_cross_encoder
 
             self.scoring_model_ = openvino_cross_encoder(self.model_, self.tokenizer_, self.max_length_,
                                                          weights_digest(self.model_), self.precision_)
@@ -74,6 +93,21 @@ class OpticalReranker(pt.Transformer):
         return f"OpticalReranker({name!r})"
 
     __str__ = __repr__
+
+    def key_argument(self, name: str):
+        if name == "model" and not isinstance(self.model, str):
+            return str(self.model) if isinstance(self.model, os.PathLike) else f"a loaded {type(self.model).__name__}"
+        if name == "tokenizer":  # what it does is in content_key
+            return None if self.tokenizer is None else f"a loaded {type(self.tokenizer).__name__}"
+        return super().key_argument(name)
+
+    def content_key(self) -> dict:
+        """The digests of the weights, the model config and the tokenizer actually loaded, the token budget the
+        model allows, and the concrete precision and backend: a checkpoint saved again at the same path with other
+        weights is another key."""
+        return {"weights": weights_key(self.model_, weights_digest), "config": config_digest(self.model_.config),
+                "tokenizer": tokenizer_digest(self.tokenizer_), "max_length": self.max_length_,
+                "precision": self.precision_, "backend": self.backend_}
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> "OpticalReranker":
@@ -94,13 +128,19 @@ class OpticalReranker(pt.Transformer):
 
     def score(self, queries, texts, batch_size: int | None = None) -> np.ndarray:
         """Relevance logits of ``(queries[i], texts[i])`` pairs, float32; order follows the input."""
-        if batch_size is not None:
-            check_positive_int("batch_size", batch_size)
+        check_texts("queries", queries)
+        check_texts("texts", texts)
+        check_optional_int("batch_size", batch_size)
         return score_pairs(self.scoring_model_, self.tokenizer_, queries, texts, self.max_length_,
                            batch_size or self.batch_size, self.verbose, "OPTICAL", self.precision_)
 
     def rank(self, query: str, documents, top_k: int | None = None, return_documents: bool = False) -> list:
         """Documents sorted by score: ``[{"corpus_id", "score"[, "text"]}]``, like sentence-transformers."""
+        if not isinstance(query, str):
+            raise ValueError(f"query must be a string, got {query!r}"[:300])
+        check_texts("documents", documents)
+        check_optional_int("top_k", top_k)
+        check_bool("return_documents", return_documents)
         documents = list(documents)
         scores = self.score([query] * len(documents), documents)
         order = np.argsort(-scores, kind="stable")[:top_k]

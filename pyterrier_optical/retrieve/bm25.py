@@ -18,11 +18,17 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..data.documents import TEXTS_FILE, checked_documents, folder_digest, read_texts
+from ..data.documents import TEXTS_FILE, checked_documents, folder_digest
 from ..data.text import Analyzer
-from ..util.io import write_folder_atomically
+from ..util.checks import check_bool, check_instance, check_number, check_positive_int, check_strings
+from ..util.io import Marker, write_folder_atomically
+from ..util.keys import Keyed, files_digest
+from .texts import TextLoader, check_language, check_path, check_stemmer, current_texts
 
 CONFIG_FILE = "optical_bm25.json"
+# what tells this package's BM25 index from another folder: its settings (or, damaged, exactly its files)
+INDEX_MARKER = Marker(CONFIG_FILE, {"lang": str, "stemmer": (str, type(None)), "stopwords": list, "num_docs": int},
+                      files=(CONFIG_FILE, TEXTS_FILE, "pisa"), optional=("pisa.log",))
 
 
 @contextlib.contextmanager
@@ -47,7 +53,7 @@ def native_output_to(log_file):
             real_err.close()
 
 
-class MultilingualBM25(pt.Indexer):
+class MultilingualBM25(Keyed, pt.Indexer):
     """A PISA BM25 index over Python-analysed terms of one language, keeping the document texts.
 
     Args:
@@ -61,11 +67,19 @@ class MultilingualBM25(pt.Indexer):
     An existing index reopens with its stored analysis settings: ``MultilingualBM25(path)``.
     """
 
+    unkeyed = {"path": "where the index is; what it holds is keyed (content_key)",
+               "overwrite": "whether index() may replace an index; what the index holds is keyed (content_key)",
+               "verbose": "a progress bar while indexing"}
+
     def __init__(self, path, lang: str | None = None, stemmer: str | None = "auto", stopwords=(),
                  overwrite: bool = False, verbose: bool = True):
-        self.path = Path(path)
-        self.overwrite = overwrite
-        self.verbose = verbose
+        self.path = check_path("path", path)
+        self.overwrite = check_bool("overwrite", overwrite)
+        self.verbose = check_bool("verbose", verbose)
+        if lang is not None:
+            check_language("lang", lang)
+        check_stemmer("stemmer", stemmer)
+        stopwords = check_strings("stopwords", stopwords)
         stored = {} if overwrite else self.config()
         if stored and not overwrite:
             if lang is not None and lang != stored["lang"]:
@@ -100,6 +114,10 @@ class MultilingualBM25(pt.Indexer):
         """A digest of what the index holds (its documents and settings): saved runs over it are keyed by it."""
         return folder_digest(self.path, (CONFIG_FILE, TEXTS_FILE))
 
+    def content_key(self) -> dict:
+        """The digest of the index's documents and settings (PISA's files are made from them)."""
+        return {"documents": files_digest(self.path, (CONFIG_FILE, TEXTS_FILE))}
+
     def index_inputs(self):
         return [["docno", "text"]]
 
@@ -113,7 +131,7 @@ class MultilingualBM25(pt.Indexer):
         """
         if self.built() and not self.overwrite:
             raise FileExistsError(f"index {self.path} exists; pass overwrite=True to rebuild it")
-        write_folder_atomically(self.path, lambda folder: self._build(docs, folder), (CONFIG_FILE,), "BM25 index")
+        write_folder_atomically(self.path, lambda folder: self._build(docs, folder), (INDEX_MARKER,), "BM25 index")
         self._texts = None
         return self
 
@@ -145,33 +163,48 @@ class MultilingualBM25(pt.Indexer):
 
     def texts(self) -> dict:
         """docno -> document text."""
-        if self._texts is None:
-            self._texts = read_texts(self.path)
-        return self._texts
+        self._texts = current_texts(self.path, self._texts)
+        return self._texts[1]
 
     def text_loader(self, text_field: str = "text") -> pt.Transformer:
         """A transformer adding each row's document text (for ``docno`` columns from elsewhere)."""
-        return pt.apply.generic(lambda df: df.assign(**{text_field: df["docno"].map(self.texts()).fillna("")}),
-                                transform_outputs=lambda cols: list(cols) + [text_field])
+        return TextLoader(self, text_field)
 
     def bm25(self, k1: float = 0.9, b: float = 0.4, num_results: int = 1000, include_text: bool = True,
              verbose: bool = False, threads: int = 1) -> "MultilingualBM25Retriever":
         """BM25 retrieval over this index."""
-        if not self.built():
-            raise ValueError(f"index {self.path} is not built: call .index(docs) first")
         return MultilingualBM25Retriever(self, k1, b, num_results, include_text, verbose, threads)
 
 
-class MultilingualBM25Retriever(pt.Transformer):
-    """Queries in, ``qid, query, docno, score, rank`` (and ``text``) out."""
+class MultilingualBM25Retriever(Keyed, pt.Transformer):
+    """Queries in, ``qid, query, docno, score, rank`` (and ``text``) out.
+
+    Args:
+        index: a built :class:`MultilingualBM25`.
+        k1: BM25's term-frequency saturation, a number >= 0.
+        b: BM25's length normalisation, in [0, 1].
+        num_results: documents per query, an integer >= 1.
+        include_text: add the documents' ``text``.
+        verbose: progress bar over the queries.
+        threads: PISA's query threads.
+    """
 
     schematic = {"label": "BM25"}
+    unkeyed = {"verbose": "a progress bar",
+               "threads": "queries are scored one by one whatever the number of threads (PISA's query parallelism)"}
 
     def __init__(self, index: MultilingualBM25, k1: float = 0.9, b: float = 0.4, num_results: int = 1000,
                  include_text: bool = True, verbose: bool = False, threads: int = 1):
-        self.index = index
-        self.k1, self.b, self.num_results = k1, b, num_results
-        self.include_text, self.verbose, self.threads = include_text, verbose, threads
+        self.index = check_instance("index", index, MultilingualBM25)
+        self.k1 = check_number("k1", k1, 0.0)
+        self.b = check_number("b", b, 0.0, 1.0)
+        self.num_results = check_positive_int("num_results", num_results)
+        self.include_text = check_bool("include_text", include_text)
+        self.verbose = check_bool("verbose", verbose)
+        self.threads = check_positive_int("threads", threads)
+        if not index.built():
+            raise ValueError(f"index {index.path} is not built: call .index(docs) first")
+        self.opened_ = index.content_key()  # what the texts below and PISA's files were when opened
         self.texts_ = index.texts() if include_text else {}  # the texts of this very index, even if rebuilt later
         self.pisa_ = self._open()
 
@@ -193,11 +226,16 @@ class MultilingualBM25Retriever(pt.Transformer):
     def __repr__(self):
         return f"BM25({self.index.lang}, k1={self.k1}, b={self.b}, num_results={self.num_results})"
 
-    def content_digest(self) -> str:
-        """The index's path and content digest: what its results depend on besides the parameters."""
-        return f"{self.index.path.absolute()}:{self.index.content_digest()}"
+    def content_key(self) -> dict:
+        """The index's content when this retriever opened it (the index argument's key has what it holds now: a
+        retriever of an index rebuilt since it was opened matches neither)."""
+        return {"opened": self.opened_}
 
     __str__ = __repr__
+
+    def subtransformers(self) -> dict:
+        """None: the index is read, not run as a stage (PyTerrier would take an indexer for one)."""
+        return {}
 
     def fuse_rank_cutoff(self, k: int):
         if k < self.num_results:

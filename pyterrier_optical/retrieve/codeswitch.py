@@ -15,6 +15,8 @@ import pyterrier as pt
 
 from ..data.text import WORD, as_text
 from ..data.lexicon import Lexicon
+from ..util.checks import check_choice, check_instance, check_number, check_positive_int, check_text
+from ..util.keys import Keyed, digest
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,13 @@ class SwitchStats:
 
 
 def check_ratio(p: float) -> float:
-    if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"code-switch ratio p must be in [0, 1], got {p!r}")
-    return float(p)
+    """A code-switch ratio: a number in [0, 1]."""
+    return check_number("code-switch ratio p", p, 0.0, 1.0)
+
+
+def lexicon_key(lexicon: Lexicon) -> dict:
+    """What a lexicon translates with: its languages and a digest of its entries (its name is left out)."""
+    return {"source": lexicon.source, "target": lexicon.target, "entries": digest(lexicon.entries)}
 
 
 def check_lexicons(lexicons) -> list:
@@ -88,7 +94,7 @@ def code_switch(text, lexicons, p: float, rng: random.Random) -> tuple:
     return "".join(out), stats
 
 
-class CodeSwitch(pt.Transformer):
+class CodeSwitch(Keyed, pt.Transformer):
     """Rewrites a text column with artificial code-switching; the original query is kept in ``query_0``.
 
     Args:
@@ -99,13 +105,20 @@ class CodeSwitch(pt.Transformer):
         field: the column to rewrite (``query`` or ``text``).
     """
 
+    schematic = {"label": "Code-switch"}
+
     def __init__(self, lexicons, p: float = 0.5, seed: int = 0, field: str = "query"):
         check_lexicons(lexicons)
         self.lexicons = lexicons
         self.p = check_ratio(p)
-        self.seed = seed
-        self.field = field
+        self.seed = check_positive_int("seed", seed, 0)
+        self.field = check_text("field", field)
         self.stats_ = SwitchStats()
+
+    def key_argument(self, name: str):
+        if name == "lexicons":
+            return [lexicon_key(lexicon) for lexicon in check_lexicons(self.lexicons)]
+        return super().key_argument(name)
 
     def __repr__(self):
         return f"CodeSwitch(p={self.p}, seed={self.seed}, field={self.field!r})"
@@ -131,8 +144,10 @@ class CodeSwitch(pt.Transformer):
 def code_switch_pairs(pairs, lexicons, p: float, seed: int = 0, side: int = 0) -> tuple:
     """Code-switched copies of ``(english, other)`` pairs: side 0 (English) or 1 rewritten, the other kept, so
     code-switched training data can be made. Returns ``(pairs, SwitchStats)``; reproducible for a seed."""
-    if side not in (0, 1):
-        raise ValueError(f"side must be 0 (english) or 1 (other), got {side!r}")
+    check_choice("side", side, (0, 1))
+    check_positive_int("seed", seed, 0)
+    check_ratio(p)
+    check_lexicons(lexicons)
     total = SwitchStats()
     out = []
     for i, pair in enumerate(pairs):
@@ -147,14 +162,19 @@ def translate_words(text, lexicon: Lexicon) -> str:
     return WORD.sub(lambda m: lexicon.translate(m.group()) or m.group(), as_text(text))
 
 
-class LexiconTranslate(pt.Transformer):
+class LexiconTranslate(Keyed, pt.Transformer):
     """Dictionary-based query translation, the classic CLIR baseline for a BM25 first stage.
 
     The original query is kept in ``query_0``.
     """
 
+    schematic = {"label": "Lexicon translate"}
+
     def __init__(self, lexicon: Lexicon):
-        self.lexicon = lexicon
+        self.lexicon = check_instance("lexicon", lexicon, Lexicon, " (shipped_lexicon(lang), read_freedict(...))")
+
+    def key_argument(self, name: str):
+        return lexicon_key(self.lexicon) if name == "lexicon" else super().key_argument(name)
 
     def __repr__(self):
         return f"LexiconTranslate({self.lexicon.source}->{self.lexicon.target})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -12,8 +13,11 @@ import pandas as pd
 import pyterrier as pt
 
 from ..data.text import as_text
+from ..models.checkpoint import weights_digest
+from ..util.checks import check_bool, check_positive_int, check_text, check_texts
 from ..util.device import infer_device
 from ..util.io import optical_home, write_file_atomically
+from ..util.keys import DEVICE, PROGRESS, Keyed, config_digest, digest, tokenizer_digest, weights_key
 
 logger = logging.getLogger(__name__)
 LANGUAGE_TOKEN = re.compile(r"^(>>[a-z]{2,3}(_[A-Za-z]+)?<<|__[a-z]{2,3}__|[a-z]{3}_[A-Z][a-z]{3}|[a-z]{2}_[A-Z]{2})$")
@@ -26,13 +30,15 @@ def language_codes(tokenizer) -> dict:
 
 
 class TranslationCache:
-    """Translations of one (model, source, target) on disk: a JSON-lines file of ``{"text", "translation"}``.
+    """Translations of one (model, source, target, settings) on disk: a JSON-lines file of ``{"text",
+    "translation"}``; ``settings`` is what else changes a translation (the weights' digest, the token budget, the
+    beam size), so that a cache never serves the translations of another model saved under the same name.
 
     A corrupt file is rebuilt from its readable lines, with a warning.
     """
 
-    def __init__(self, folder, model: str, source: str, target: str):
-        key = hashlib.sha1(f"{model}\t{source}\t{target}".encode()).hexdigest()[:16]
+    def __init__(self, folder, model: str, source: str, target: str, settings: str = ""):
+        key = hashlib.sha1(f"{model}\t{source}\t{target}\t{settings}".encode()).hexdigest()[:16]
         self.path = Path(folder) / f"{source}-{target}-{key}.jsonl"
         self.entries = {}
         if self.path.exists():
@@ -66,7 +72,7 @@ class TranslationCache:
                          for t, tr in translations.items())
 
 
-class NMTTranslate(pt.Transformer):
+class NMTTranslate(Keyed, pt.Transformer):
     """Translates the ``query`` column with a sequence-to-sequence MT model; the original is kept in ``query_0``.
 
     Args:
@@ -81,12 +87,28 @@ class NMTTranslate(pt.Transformer):
         verbose: progress bar over the batches.
     """
 
+    schematic = {"label": "NMT"}
+    unkeyed = {"batch_size": "queries are translated in batches padded with attention masks, and cached by text: a "
+                             "translation does not depend on its batch (up to float rounding)",
+               "device": DEVICE, "verbose": PROGRESS,
+               "cache_dir": "where translations are kept; they are keyed by everything that makes them (the weights' "
+                            "digest, the languages, max_length, num_beams), so it holds no others"}
+
     def __init__(self, model: str, source_lang: str, target_lang: str = "en", batch_size: int = 16, device=None,
                  max_length: int = 128, num_beams: int = 1, cache_dir=None, verbose: bool = True):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not isinstance(model, (str, os.PathLike)) or not str(model):
+            raise ValueError(f"model must be a translation model's folder or hub id, got {model!r}"[:300])
+        check_text("source_lang", source_lang)
+        check_text("target_lang", target_lang)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("max_length", max_length, 2)
+        check_positive_int("num_beams", num_beams)
+        if cache_dir is not None and (not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir)):
+            raise ValueError(f"cache_dir must be a folder path or None, got {cache_dir!r}"[:300])
+        check_bool("verbose", verbose)
+        infer_device(device)  # before the model is loaded
         self.model, self.source_lang, self.target_lang = str(model), source_lang, target_lang
         self.batch_size, self.max_length, self.num_beams, self.verbose = batch_size, max_length, num_beams, verbose
         self.device, self.cache_dir = device, cache_dir
@@ -101,11 +123,17 @@ class NMTTranslate(pt.Transformer):
         self.codes_ = language_codes(self.tokenizer_)
         self._generate_kwargs = self._language_settings()
         self.empty_translations_ = 0
+        settings = digest(weights_key(self.model_, weights_digest), self.max_length_, num_beams)
         self.cache_ = TranslationCache(Path(cache_dir) if cache_dir else optical_home() / "translations",
-                                       self.model, source_lang, target_lang)
+                                       self.model, source_lang, target_lang, settings)
 
     def __repr__(self):
         return f"NMTTranslate({self.model!r}, {self.source_lang!r}, {self.target_lang!r})"
+
+    def content_key(self) -> dict:
+        """The digests of the weights, the model config and the tokenizer actually loaded, and the token budget."""
+        return {"weights": weights_key(self.model_, weights_digest), "config": config_digest(self.model_.config),
+                "tokenizer": tokenizer_digest(self.tokenizer_), "max_length": self.max_length_}
 
     def _check_code(self, code: str, role: str):
         if self.codes_ and code not in self.codes_:
@@ -132,7 +160,7 @@ class NMTTranslate(pt.Transformer):
         """Translations of ``texts``; empty texts stay empty, empty translations fall back to the original."""
         import torch
 
-        texts = [as_text(t) for t in texts]
+        texts = [as_text(t) for t in check_texts("texts", texts)]
         todo = [t for t in dict.fromkeys(texts) if t.strip() and t not in self.cache_.entries]
         batches = [todo[i:i + self.batch_size] for i in range(0, len(todo), self.batch_size)]
         if self.verbose and batches:

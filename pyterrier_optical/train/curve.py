@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..data.bitext import KOLIBRI_LANGUAGES, load_bitext
 from ..data.languages import language
-from ..rerank.checkpoint import weights_digest
-from ..rerank.dense import E5Encoder
-from ..rerank.scoring import score_pairs
+from ..models.checkpoint import weights_digest
+from ..models.recipes import EVAL_BATCH_SIZE, EVAL_MAX_LENGTH
+from ..models.scoring import score_pairs
+from ..rerank.fusion import minmax
+from ..retrieve.dense import E5Encoder
 from ..util.device import autocast
+from ..util.ranking import reciprocal_ranks
 from .loop import Callback
 
 logger = logging.getLogger(__name__)
@@ -37,7 +41,7 @@ class DevLists:
 def dense_dev_lists(lang: str, depth: int = 20, max_queries: int = 100, encoder: E5Encoder | None = None) -> DevLists:
     """mE5's top ``depth`` of ``lang``'s Kolibri dev English strings for each of its first ``max_queries`` queries."""
     pairs = load_bitext(lang, "dev", "kolibri")
-    encoder = encoder or E5Encoder(batch_size=64)
+    encoder = encoder or E5Encoder(batch_size=EVAL_BATCH_SIZE)
     english = [en for en, _ in pairs]
     queries = [other for _, other in pairs][:max_queries]
     similarity = encoder.encode_queries(queries) @ encoder.encode_docs(english).T
@@ -47,20 +51,10 @@ def dense_dev_lists(lang: str, depth: int = 20, max_queries: int = 100, encoder:
                     np.take_along_axis(similarity, top, axis=1), relevant)
 
 
-def reciprocal_ranks(scores: np.ndarray, relevant: np.ndarray, cutoff: int = 10) -> np.ndarray:
-    """RR@``cutoff`` of each row's relevant position under ``scores`` (0 when absent; ties in its favour)."""
-    out = np.zeros(len(scores))
-    for i, (row, r) in enumerate(zip(scores, relevant)):
-        if r >= 0:
-            rank = int((row > row[r]).sum())
-            out[i] = 1.0 / (rank + 1) if rank < cutoff else 0.0
-    return out
-
-
-def minmax(scores: np.ndarray) -> np.ndarray:
-    """Each row scaled to [0, 1] (a constant row to 0)."""
-    low, high = scores.min(axis=1, keepdims=True), scores.max(axis=1, keepdims=True)
-    return (scores - low) / np.where(high > low, high - low, 1.0)
+def row_minmax(scores: np.ndarray) -> np.ndarray:
+    """Each row of ``scores`` min-max scaled as the fusion of runs scales each query's scores."""
+    frame = pd.DataFrame({"qid": np.repeat(np.arange(len(scores)), scores.shape[1]), "score": scores.ravel()})
+    return minmax(frame, "score").to_numpy().reshape(scores.shape)
 
 
 class LearningCurve(Callback):
@@ -74,7 +68,7 @@ class LearningCurve(Callback):
         if every < 1:
             raise ValueError(f"learning-curve evaluation every {every} steps: must be >= 1")
         self.tokenizer, self.every, self.weight = tokenizer, every, weight
-        encoder = encoder or E5Encoder(batch_size=64)
+        encoder = encoder or E5Encoder(batch_size=EVAL_BATCH_SIZE)
         self.lists = {lang: dense_dev_lists(lang, depth, max_queries, encoder) for lang in languages}
         self.logged = None
 
@@ -104,9 +98,10 @@ class LearningCurve(Callback):
         with autocast(trainer.precision, trainer.accelerator.device):
             for lang, lists in self.lists.items():
                 flat = [q for q, c in zip(lists.queries, lists.candidates) for _ in c]
-                scores = score_pairs(model, self.tokenizer, flat, [d for c in lists.candidates for d in c], 256, 64,
-                                     precision=trainer.precision).reshape(lists.cosines.shape)
-                fused = self.weight * minmax(scores) + (1 - self.weight) * minmax(lists.cosines)
+                scores = score_pairs(model, self.tokenizer, flat, [d for c in lists.candidates for d in c],
+                                     EVAL_MAX_LENGTH, EVAL_BATCH_SIZE, precision=trainer.precision
+                                     ).reshape(lists.cosines.shape)
+                fused = self.weight * row_minmax(scores) + (1 - self.weight) * row_minmax(lists.cosines)
                 for key, values in (("alone", scores), ("fused", fused), ("mE5", lists.cosines)):
                     record[key][lang] = float(reciprocal_ranks(values, lists.relevant).mean())
         model.train(training)

@@ -16,12 +16,12 @@ from dataclasses import asdict, replace
 
 import torch
 
-from ..data.bitext import mixed_bitext
-from ..rerank.checkpoint import load_cross_encoder
-from ..rerank.dense import E5Encoder
-from ..rerank.scoring import encode_pairs, mean_pool, relevance_logits
-from .config import STUDENT, DistillConfig, StudentRecipe, TrainingConfig
-from .layers import first_layers, resolve_layer, set_trainable
+from ..data.bitext import mixed_bitext, shipped_languages
+from ..models.cross_encoder import load_cross_encoder
+from ..retrieve.dense import E5Encoder
+from ..models.scoring import encode_pairs, mean_pool, relevance_logits
+from ..models.recipes import DEV_PAIRS, STUDENT, DistillConfig, StudentRecipe, TrainingConfig
+from .layers import first_layers, keep_blocks, resolve_layer, set_trainable
 from .curve import LearningCurve
 from .loop import Trainer, batch_indices, digest, shard
 from .ot import ot_alignment_loss
@@ -64,7 +64,7 @@ class OpticalDistiller:
     Args:
         teacher: a reranker checkpoint (path/hub id) or a loaded cross-encoder (then give ``tokenizer``).
         config: a :class:`DistillConfig` (default: the embedded student's, :data:`~.config.STUDENT`).
-        training: a :class:`~pyterrier_optical.train.config.TrainingConfig`.
+        training: a :class:`~pyterrier_optical.models.recipes.TrainingConfig`.
         student: where the student starts (default: a copy of the teacher); must share the teacher's tokenizer.
         tokenizer: the tokenizer of a loaded ``teacher``.
     """
@@ -83,10 +83,13 @@ class OpticalDistiller:
             p.requires_grad_(False)
         if student is None:
             self.student = copy.deepcopy(self.teacher)
+            if self.config.student_layers:
+                keep_blocks(self.student, self.config.student_layers)
         else:
             self.student, student_tokenizer, _ = load_cross_encoder(student, "cpu")
             check_same_tokenizer(tokenizer, student_tokenizer)
         self.layer = resolve_layer(self.teacher, self.config.align_layer)
+        self.student_layer = resolve_layer(self.student, self.config.align_layer)
         # the second teacher; the English candidates recur over the steps: their vectors are kept
         self.dense_teacher = E5Encoder(cache=True) if self.config.dense_teacher_weight else None
 
@@ -94,7 +97,7 @@ class OpticalDistiller:
         """The student's embeddings and blocks up to ``align_layer`` train, the rest only without
         ``freeze_upper``; returns the trainable parameters' names."""
         c = self.config
-        return set_trainable(self.student, self.layer, lower=True, upper=not c.freeze_upper,
+        return set_trainable(self.student, self.student_layer, lower=True, upper=not c.freeze_upper,
                              word_embeddings=not c.freeze_embeddings)
 
     def loss(self, student, pairs, device, candidates=None) -> tuple:
@@ -111,7 +114,8 @@ class OpticalDistiller:
         with torch.no_grad():
             t_states, t_mask = token_states(self.teacher, self.tokenizer, english, self.layer, c.max_length, device,
                                             context)
-        s_states, s_mask = token_states(student, self.tokenizer, other, self.layer, c.max_length, device, context)
+        s_states, s_mask = token_states(student, self.tokenizer, other, self.student_layer, c.max_length, device,
+                                        context)
         total = torch.zeros((), device=device)
         parts = {}
         if c.ot_weight:
@@ -126,7 +130,8 @@ class OpticalDistiller:
             total = total + c.pooled_weight * pooled
             parts["pooled"] = pooled.item()
         if c.english_weight:
-            s_en, _ = token_states(student, self.tokenizer, english, self.layer, c.max_length, device, context)
+            s_en, _ = token_states(student, self.tokenizer, english, self.student_layer, c.max_length, device,
+                                   context)
             mask = t_mask.unsqueeze(-1).float()
             drift = (((s_en.float() - t_states.float()) ** 2) * mask).sum() / (mask.sum() * s_en.shape[-1]).clamp_min(1)
             total = total + c.english_weight * drift
@@ -176,7 +181,7 @@ class OpticalDistiller:
                                             dense_log_probs + math.log(weight)]), 0)
 
     def fit(self, bitext, out, dev_bitext=None, eval_every: int | None = None, select_on_dev: bool = True,
-            dev_pairs: int = 256, restart: bool = False, dev_candidates: str = "bm25",
+            dev_pairs: int = DEV_PAIRS, restart: bool = False, dev_candidates: str = "bm25",
             curve_every: int | None = None) -> str:
         """Train on ``bitext`` (``(english, other)`` pairs) and write the student to ``out``.
 
@@ -261,7 +266,7 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
     distils (a subclass may change the loss), given ``distiller_args``.
     """
     if bitext is None:
-        bitext = mixed_bitext(recipe.languages, "train")
+        bitext = training_bitext(recipe)
     if dev_bitext is None:
         dev_bitext = mixed_bitext(recipe.languages, "dev", recipe.dev_source)
     distiller = distiller(str(teacher), recipe.distillation, replace(recipe.training, verbose=verbose),
@@ -269,6 +274,19 @@ def distill_student(teacher, out, recipe: StudentRecipe = STUDENT, bitext=None, 
     return distiller.fit(bitext, out, dev_bitext=dev_bitext, eval_every=recipe.eval_every if dev_bitext else None,
                          select_on_dev=recipe.select_on_dev, restart=restart, dev_candidates=recipe.dev_candidates,
                          curve_every=curve_every)
+
+
+def training_bitext(recipe: StudentRecipe) -> list:
+    """The shipped training bitext of ``recipe``: the Chromium sentences of its languages, and with ``cldr`` among
+    its sources the CLDR phrases of every language that has them (at ``cldr_share`` of the pairs)."""
+    pairs = mixed_bitext(recipe.languages, "train") if "chromium" in recipe.bitext_sources else []
+    if "cldr" in recipe.bitext_sources:
+        cldr = mixed_bitext(shipped_languages("cldr"), "train", "cldr")
+        if recipe.cldr_share is not None and pairs:
+            wanted = round(len(pairs) * recipe.cldr_share / (1 - recipe.cldr_share))
+            cldr = random.Random(recipe.training.seed).sample(cldr, min(wanted, len(cldr)))
+        pairs += cldr
+    return pairs
 
 
 def check_disjoint(train, dev):

@@ -22,6 +22,21 @@ def resolve_layer(model, align_layer) -> int:
     return k
 
 
+def keep_blocks(model, n: int):
+    """Keep ``n`` of ``model``'s transformer blocks, evenly spaced with the last one kept (a smaller student that
+    starts from its teacher); returns ``model``."""
+    import torch
+
+    layers = encoder_layers(model)
+    if not 1 <= n <= len(layers):
+        raise ValueError(f"student_layers must be in 1..{len(layers)} (the teacher's blocks), got {n}")
+    step = len(layers) / n
+    kept = sorted({round(len(layers) - 1 - i * step) for i in range(n)})
+    model.base_model.encoder.layer = torch.nn.ModuleList([layers[i] for i in kept])
+    model.config.num_hidden_layers = n
+    return model
+
+
 @contextlib.contextmanager
 def first_layers(model, k: int):
     """Run only the first ``k`` transformer blocks while inside the block."""

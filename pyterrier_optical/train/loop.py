@@ -22,14 +22,43 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..rerank.checkpoint import is_checkpoint, read_metadata, write_checkpoint
-from ..util.device import autocast, cpu_flags, resolve_precision
-from ..util.io import folder_lock, write_folder_atomically
-from .config import RUNTIME_FIELDS, TrainingConfig
+from ..models.checkpoint import CHECKPOINT, TRAINING_RUN, is_checkpoint, read_metadata, write_checkpoint
+from ..util.device import autocast, cpu_flags, infer_device, resolve_precision
+from ..util.io import Marker, claim_folder, folder_lock, naming_full_disk, write_folder_atomically
+from ..models.recipes import RUNTIME_FIELDS, TrainingConfig
 
 logger = logging.getLogger(__name__)
 STATE_DIR = "state"
 TRAINER_FILE = "trainer.pt"
+
+
+def is_trainer_state(file: Path) -> bool:
+    """True when ``file`` is a ``trainer.pt`` that :meth:`Trainer.save_state` wrote (its pickle holds the fields it
+    writes), told without loading it."""
+    import zipfile
+
+    with zipfile.ZipFile(file) as archive:
+        pickles = [name for name in archive.namelist() if name.endswith("data.pkl")]
+        data = archive.read(pickles[0]) if pickles else b""
+    return all(key in data for key in (b"fingerprint", b"python_rng", b"torch_rng", b"schedule"))
+
+
+def _first_record_has(*keys):
+    """A check that the first line of a JSON lines file is an object with ``keys`` (a log this package writes)."""
+    def check(file: Path) -> bool:
+        with open(file, encoding="utf-8") as f:
+            record = json.loads(f.readline())
+        return isinstance(record, dict) and all(key in record for key in keys)
+    return check
+
+
+STATE = Marker(TRAINER_FILE, check=is_trainer_state)
+# a training run's output written before outputs were claimed, by what it held then: its state, its best checkpoint
+# so far (selection.BEST_DIR), its dev log (selection.EVAL_LOG) or learning curve (curve.CURVE_LOG)
+RUNS_BEFORE_CLAIMS = (Marker(f"{STATE_DIR}/{TRAINER_FILE}", check=is_trainer_state),
+                      Marker("best/pt_meta.json", dict(CHECKPOINT.fields)),
+                      Marker("eval.jsonl", check=_first_record_has("step", "dev_mrr@10")),
+                      Marker("curve.jsonl", check=_first_record_has("step", "weights", "alone")))
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list:
@@ -90,9 +119,11 @@ class Trainer:
         restart: start over in ``out``, deleting an earlier run there.
 
     The output folder is locked while the Trainer lives (a second process training into it is refused, naming the
-    first). State saved by a run with another fingerprint is not resumed: the error names the fields that differ
-    (``restart`` starts over). A finished run with the same fingerprint is not trained again; its state is deleted once
-    the final checkpoint is written, unless ``config.keep_state``.
+    first), and claimed before anything is written into it: it must be new, empty, or this package's training run or
+    checkpoint; a folder of anything else is refused, naming what it holds. State saved by a run with another
+    fingerprint is not resumed: the error names the fields that differ (``restart`` starts over). A finished run with
+    the same fingerprint is not trained again; its state is deleted once the final checkpoint is written, unless
+    ``config.keep_state``.
     """
 
     def __init__(self, model, tokenizer, out, config: TrainingConfig, head_parameters=(), metadata=None,
@@ -119,7 +150,7 @@ class Trainer:
         self.tokenizer = tokenizer
         self.metadata = dict(metadata or {})
         self.dropout = dropout
-        device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = infer_device(config.device).type
         ddp = DistributedDataParallelKwargs(find_unused_parameters=unused_parameters)
         self.accelerator = Accelerator(cpu=device == "cpu", kwargs_handlers=[ddp])
         head = set(head_parameters)
@@ -137,6 +168,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.accelerator.device.type) if self.precision == "fp16" else None
         self.step = 0
         self.losses = []
+        if self.accelerator.is_main_process:  # before a file is written or deleted in it
+            claim_folder(self.out, TRAINING_RUN, (CHECKPOINT, *RUNS_BEFORE_CLAIMS))
         if restart:
             self._clear()
         self.finished = self._finished()
@@ -144,7 +177,8 @@ class Trainer:
             self._resume()
 
     def _clear(self):
-        """Delete an earlier run in ``out``: its checkpoint, state, logs and best checkpoint."""
+        """Delete an earlier run in ``out`` (a folder claimed as a training run): its checkpoint, state, logs and best
+        checkpoint."""
         if self.out.is_dir():
             logger.warning("starting over in %s", self.out)
             for entry in self.out.iterdir():
@@ -223,7 +257,7 @@ class Trainer:
                         "python_rng": random.getstate(), "config": asdict(self.config),
                         "precision": self.precision, "fingerprint": self.fingerprint}, folder / TRAINER_FILE)
 
-        write_folder_atomically(self.state_dir, write)
+        write_folder_atomically(self.state_dir, write, (STATE,), "training state")
 
     def run(self, loss_fn, callbacks=()) -> Path:
         """Train to ``config.steps`` (from the resumed step), then write the final checkpoint into ``out``.
@@ -293,8 +327,8 @@ class Trainer:
             meta = {**self.metadata, "steps": self.step, "processes": self.world,
                     "final_loss": float(np.mean(self.losses[-20:] or [math.nan])), "training": asdict(self.config),
                     "fingerprint": self.fingerprint, "cpu": cpu_flags()}
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "losses.json").write_text(json.dumps(self.losses))
+            with naming_full_disk(self.out / "losses.json"):
+                (self.out / "losses.json").write_text(json.dumps(self.losses))
             write_checkpoint(self.unwrapped(), self.tokenizer, self.out, meta, in_place=True)
             if not self.config.keep_state:
                 shutil.rmtree(self.state_dir, ignore_errors=True)

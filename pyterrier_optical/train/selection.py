@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rerank.checkpoint import is_checkpoint, write_checkpoint
-from ..rerank.dense import E5Encoder
-from ..rerank.scoring import score_pairs
+from ..models.checkpoint import is_checkpoint, write_checkpoint
+from ..models.recipes import EVAL_BATCH_SIZE, EVAL_MAX_LENGTH
+from ..models.scoring import score_pairs
 from ..retrieve.bm25 import neighbours
+from ..retrieve.dense import E5Encoder
 from ..util.device import autocast
+from ..util.ranking import reciprocal_rank
 from .loop import Callback
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def translation_candidates(english: list, candidates: int = 10, seed: int = 0, s
 def dense_neighbours(texts: list, k: int) -> list:
     """For each text, the indices of its ``k`` nearest other texts by the embedded multilingual-e5-small (passage
     embeddings, exact cosine)."""
-    vectors = E5Encoder(batch_size=64).encode_docs(texts)
+    vectors = E5Encoder(batch_size=EVAL_BATCH_SIZE).encode_docs(texts)
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -np.inf)
     k = min(k, len(texts) - 1)
@@ -58,17 +60,12 @@ def pool_mrr(score, queries: list, pools: list) -> float:
     """MRR@10 of the first candidate of each pool (the right answer) when ``score(queries, texts)`` ranks the pool
     for its query; ties count in the answer's favour."""
     scores = score([q for q, pool in zip(queries, pools) for _ in pool], [doc for pool in pools for doc in pool])
-    rr, start = [], 0
-    for pool in pools:
-        s = np.asarray(scores[start:start + len(pool)])
-        start += len(pool)
-        rank = int((s > s[0]).sum())
-        rr.append(1.0 / (rank + 1) if rank < 10 else 0.0)
-    return float(np.mean(rr))
+    ends = np.cumsum([len(pool) for pool in pools])
+    return float(np.mean([reciprocal_rank(scores[end - len(pool):end], 0) for pool, end in zip(pools, ends)]))
 
 
-def translation_retrieval_mrr(model, tokenizer, queries: list, pools: list, max_length: int = 256,
-                              batch_size: int = 64, precision: str = "fp32") -> float:
+def translation_retrieval_mrr(model, tokenizer, queries: list, pools: list, max_length: int = EVAL_MAX_LENGTH,
+                              batch_size: int = EVAL_BATCH_SIZE, precision: str = "fp32") -> float:
     """MRR@10 of a cross-encoder ranking each query's translation (the first of its pool) among the pool."""
     def score(q, t):
         return score_pairs(model, tokenizer, q, t, max_length, batch_size, precision=precision)

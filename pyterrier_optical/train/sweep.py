@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..rerank.checkpoint import is_checkpoint, read_metadata
-from .config import STUDENT, DistillConfig, TrainingConfig
+from ..models.checkpoint import is_checkpoint, read_metadata
+from ..models.recipes import STUDENT, DistillConfig, TrainingConfig
 from .distill import OpticalDistiller
 from .selection import MAIN_METRIC, read_eval_log
 

@@ -16,11 +16,11 @@ import torch
 from ..data.bitext import english_training_sentences
 from ..data.files import read_records
 from ..data.lexicon import shipped_lexicon
-from ..rerank.checkpoint import load_cross_encoder
-from ..rerank.scoring import encode_pairs, relevance_logits
+from ..models.cross_encoder import load_cross_encoder
+from ..models.scoring import encode_pairs, relevance_logits
 from ..retrieve.bm25 import neighbours
 from ..retrieve.codeswitch import SwitchStats, check_ratio, code_switch
-from .config import TEACHER, TeacherRecipe
+from ..models.recipes import TEACHER, TeacherRecipe
 from .layers import set_trainable
 from .loop import Trainer, batch_indices, digest, shard
 
@@ -140,7 +140,7 @@ def train_teacher(examples, out, recipe: TeacherRecipe = TEACHER, model=None, to
     Args:
         examples: :class:`Example` items (code-switched first when ``recipe.codeswitch`` is set).
         out: output folder.
-        recipe: a :class:`~pyterrier_optical.train.config.TeacherRecipe` (default: the embedded teacher's).
+        recipe: a :class:`~pyterrier_optical.models.recipes.TeacherRecipe` (default: the embedded teacher's).
         model: where to start (default ``recipe.base_model``): a name, a path, or a loaded model with ``tokenizer``.
         restart: start over in ``out`` (an earlier run with other settings or data is otherwise refused).
     """

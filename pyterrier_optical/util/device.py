@@ -13,20 +13,48 @@ CPU_BATCH_SIZE = 16  # inputs per forward pass on a CPU: the fastest of 4-64 for
 _logged = set()
 
 
-def infer_device(device=None):
-    """``device`` as a ``torch.device``; None picks CUDA when available."""
+def parse_device(device=None):
+    """``device`` as a ``torch.device``, whether or not this machine has it (None: CUDA when available); a value
+    that is not a device is a ValueError naming it."""
     import torch
 
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise ValueError(f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:0' (or None: CUDA when "
+                         f"available), got {device!r}")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"device {device!r} is not a torch device ({str(e).splitlines()[0]}); use 'cpu', 'cuda', "
+                         "'cuda:0', ... or None") from None
+
+
+def infer_device(device=None):
+    """``device`` as a ``torch.device``; None picks CUDA when available. A device this machine does not have (CUDA
+    without a GPU, ``cuda:1`` with one GPU, MPS off a Mac) or a name torch does not know is a ValueError naming it,
+    raised before any model is loaded."""
+    import torch
+
+    resolved = parse_device(device)
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(f"device {device!r} was asked for, but CUDA is not available here (torch "
+                             f"{torch.__version__}, torch.cuda.is_available() is False): use device='cpu' or None")
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"device {device!r} was asked for, but this machine has {count} CUDA device(s): "
+                             f"cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}")
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} was asked for, but MPS is not available here: use device='cpu' or None")
+    return resolved
 
 
 def inference_batch_size(batch_size, device, accelerator: int) -> int:
     """``batch_size``, or when None the default for ``device``: ``CPU_BATCH_SIZE`` on a CPU (where batch 64 runs at
     0.78-0.96x its speed on either backend: ``benchmarks/batch_size.py``), ``accelerator`` on a GPU."""
     if batch_size is None:
-        return CPU_BATCH_SIZE if infer_device(device).type == "cpu" else accelerator
+        return CPU_BATCH_SIZE if parse_device(device).type == "cpu" else accelerator
     return batch_size
 
 

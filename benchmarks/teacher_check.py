@@ -2,7 +2,7 @@
 on the English side of its own task, held out: the dev split's English sentences, each shortened into a query and
 ranked among itself and 7 BM25 neighbours. Also the same check with the other-language query (zero-shot CLIR).
 
-    python examples/teacher_check.py [--teacher PATH] [--queries 300]
+    python benchmarks/teacher_check.py [--teacher PATH] [--queries 300]
 """
 import argparse
 
@@ -10,8 +10,8 @@ import pandas as pd
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.train.config import STUDENT
-from pyterrier_optical.rerank.dense import E5Encoder
+from pyterrier_optical.models.recipes import STUDENT
+from pyterrier_optical.retrieve.dense import E5Encoder
 from pyterrier_optical.train.selection import pool_mrr
 from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.teacher import english_task

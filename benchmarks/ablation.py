@@ -1,7 +1,7 @@
 """The distillation ablation of the README: which parts of the OPTICAL recipe matter, selected on the Kolibri dev
 splits (another source than the Chromium training bitext). Resumable: finished runs are skipped.
 
-    python examples/ablation.py [--out runs/ablation] [--steps 25] [--variants ...]
+    python benchmarks/ablation.py [--out runs/ablation] [--steps 25] [--variants ...]
 
 Every variant changes one thing of the recipe (OT at layer 6, epsilon 0.05 of the cost spread, score distillation,
 sentences encoded alone). "code-switched bitext" keeps the recipe but the student reads its side of each pair
@@ -13,8 +13,8 @@ from dataclasses import replace
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.retrieve.codeswitch import code_switch_pairs
 from pyterrier_optical.data.bitext import mixed_bitext
-from pyterrier_optical.train.config import STUDENT
-from pyterrier_optical.train.embedded import embedded_path
+from pyterrier_optical.models.recipes import STUDENT
+from pyterrier_optical.models.registry import embedded_path
 from pyterrier_optical.data.lexicon import shipped_lexicon
 from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.sweep import distillation_sweep, sweep_results

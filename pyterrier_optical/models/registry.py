@@ -1,4 +1,4 @@
-"""The embedded rerankers, by name: each a recipe of :mod:`~pyterrier_optical.train.config` over the shipped data,
+"""The embedded rerankers, by name: each a recipe of :mod:`~pyterrier_optical.models.recipes` over the shipped data,
 so that ``OpticalReranker()`` needs no download.
 
 ``optical-teacher`` is trained on the offline English task (:func:`~.teacher.english_task`) over the English side of
@@ -6,7 +6,7 @@ the shipped training split, from the embedded multilingual-e5-small; ``optical-s
 that teacher distilled on the shipped bitext. The code-switch pair does the same from a teacher trained on
 code-switched queries.
 
-The trained tensors of each ship with the package (:mod:`~pyterrier_optical.rerank.shipped`): first use assembles
+The trained tensors of each ship with the package (:mod:`~pyterrier_optical.models.shipped`): first use assembles
 them with the converted backbone in seconds. A shipped model whose recipe fingerprint or data digest is not the
 code's (a recipe was edited) is not used: the model is then trained here, once (minutes to half an hour on a
 CPU; an interrupted build resumes), as is every model with ``retrain``.
@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ..data.bitext import shipped_bitext_dir
-from ..rerank.backbones import embedded_backbone_path, quiet_loading
-from ..rerank.checkpoint import is_checkpoint, provide_embedded, read_metadata, write_checkpoint
-from ..rerank.shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
+from ..data.bitext import SOURCES, SPLITS, bitext_counts, shipped_bitext_dir, shipped_languages
+from ..data.languages import LANGUAGES
 from ..util.device import infer_device, resolve_precision, speed_class
 from ..util.io import made_once, optical_home
-from .config import (CODESWITCH_STUDENT, CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe,
+from .backbones import embedded_backbone_path, quiet_loading
+from .checkpoint import is_checkpoint, read_metadata, write_checkpoint
+from .cross_encoder import EMBEDDED_PREFIX
+from .shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
+from .recipes import (CODESWITCH_STUDENT, CODESWITCH_TEACHER, STUDENT, TEACHER, StudentRecipe, TeacherRecipe,
                      recipe_fingerprint)
-from .distill import distill_student
-from .teacher import offline_teacher_examples, train_teacher
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,28 @@ EMBEDDED = {
                                                 {"fp32": 12, "bf16": 5, "bf16-avx512": 11},
                                                 teacher="optical-codeswitch-teacher"),
 }
+
+
+def trained_on(name: str) -> set:
+    """The languages whose bitext the embedded ``name`` was distilled on (none for a teacher: English only)."""
+    recipe = embedded_model(name).recipe
+    if not isinstance(recipe, StudentRecipe):
+        return set()
+    langs = set(recipe.languages) if "chromium" in recipe.bitext_sources else set()
+    return langs | (set(shipped_languages("cldr")) if "cldr" in recipe.bitext_sources else set())
+
+
+def language_coverage() -> list:
+    """One row per language of the registry: its name, script, resource level, shipped pairs per source
+    (``train/dev/test``) and the embedded models distilled on its bitext."""
+    rows = []
+    for code, lang in LANGUAGES.items():
+        counts = bitext_counts(code) if code != "en" else {}
+        rows.append({"code": code, "name": lang.name, "script": lang.script, "resource": lang.resource,
+                     **{source: "/".join(str(counts[source][s]) for s in SPLITS) if source in counts else ""
+                        for source in SOURCES},
+                     "distilled into": ", ".join(n for n in EMBEDDED if code in trained_on(n))})
+    return rows
 
 
 def embedded_model(name: str) -> EmbeddedModel:
@@ -180,6 +202,16 @@ def embedded_path(name: str, verbose: bool = True, retrain: bool = False) -> Pat
                       f"building {name}")
 
 
+def resolve_name(name_or_path, verbose: bool = True) -> tuple:
+    """``(folder or hub id, rebuild hint)`` for ``name_or_path``: an embedded reranker (``optical-...``) is
+    assembled or built on first use and handed as its folder (with how to rebuild it); anything else as given."""
+    name = str(name_or_path)
+    if name.startswith(EMBEDDED_PREFIX) and not Path(name).exists():
+        folder = embedded_path(name, verbose)
+        return str(folder), f"delete the folder {folder} and it is rebuilt on next use"
+    return name, ""
+
+
 def _assembled(path: Path, shipped: ShippedModel) -> bool:
     return is_checkpoint(path) and read_metadata(path).get("shipped", {}).get("sha256") == shipped.sha256
 
@@ -205,17 +237,16 @@ def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
 
 
 def _build(name: str, model: EmbeddedModel, path: Path, verbose: bool) -> Path:
+    """Train ``name`` here: the one door from inference into the train layer, opened only for a model that ships
+    stale (or not at all) or is retrained."""
+    from ..train.build import train_embedded
+
     logger.warning("building the embedded %s (%s) once into %s: about %d minutes on 2 CPU cores, resumable; "
                    "`optical build` does it ahead of time", name, model.description, path,
                    remaining_minutes(name, retrain=True))
-    if isinstance(model.recipe, TeacherRecipe):
-        recipe = replace(model.recipe, training=replace(model.recipe.training, verbose=verbose))
-        train_teacher(offline_teacher_examples(recipe, verbose), path, recipe)
-    else:
+    teacher = None
+    if model.teacher:
         built_here = embedded_folder(model.teacher)
         teacher = built_here if is_checkpoint(built_here) else embedded_path(model.teacher, verbose)
-        distill_student(teacher, path, model.recipe, verbose=verbose)
+    train_embedded(model.recipe, path, teacher, verbose)
     return path
-
-
-provide_embedded(embedded_path)

@@ -13,24 +13,27 @@ import numpy as np
 import pandas as pd
 import pyterrier as pt
 
+from ..util.checks import check_choice, check_number, check_positive_int, check_text
 from ..util.frames import ranked
+from ..util.keys import Keyed
 
 FIRST_SCORE = "first_score"
 METHODS = ("minmax", "zscore", "rrf")
 RRF_K = 60
 
 
-def check_weight(weight: float) -> float:
-    if not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
-        raise ValueError(f"fusion weight must be in [0, 1], got {weight!r}")
-    return float(weight)
+def check_weight(weight: float, name: str = "weight") -> float:
+    """A fusion weight: a number in [0, 1]."""
+    return check_number(name, weight, 0.0, 1.0)
 
 
-class KeepScore(pt.Transformer):
+class KeepScore(Keyed, pt.Transformer):
     """Copies ``score`` into ``column`` so that a later :class:`LinearFusion` can use it."""
 
+    schematic = {"label": "Keep score"}
+
     def __init__(self, column: str = FIRST_SCORE):
-        self.column = column
+        self.column = check_text("column", column)
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         pt.validate.result_frame(inp, extra_columns=["score"])
@@ -38,9 +41,8 @@ class KeepScore(pt.Transformer):
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"unknown fusion method {method!r}; choose from {METHODS}")
-    return method
+    """A fusion method: one of :data:`METHODS`."""
+    return check_choice("method", method, METHODS)
 
 
 def minmax(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -75,17 +77,19 @@ def mixed(weight: float, reranker, first):
     return weight * reranker + (1 - weight) * first
 
 
-class LinearFusion(pt.Transformer):
+class LinearFusion(Keyed, pt.Transformer):
     """``score = weight * norm(score) + (1 - weight) * norm(first)`` per query, then re-ranked; ``method`` picks
     ``norm``: ``"minmax"`` (default), ``"zscore"`` or ``"rrf"`` (reciprocal ranks: weighted RRF).
 
     ``weight`` 1 keeps the reranker's order, 0 the first stage's.
     """
 
+    schematic = {"label": "Fusion"}
+
     def __init__(self, weight: float, method: str = "minmax", first: str = FIRST_SCORE):
         self.weight = check_weight(weight)
         self.method = check_method(method)
-        self.first = first
+        self.first = check_text("first", first)
 
     def __repr__(self):
         return f"LinearFusion({self.weight}, {self.method!r})"
@@ -99,9 +103,35 @@ class LinearFusion(pt.Transformer):
         return ranked(inp.assign(score=score.to_numpy()))
 
 
+def check_transformer(name: str, value) -> pt.Transformer:
+    """``value`` when it is a PyTerrier transformer; a ValueError naming ``name`` otherwise."""
+    if not isinstance(value, pt.Transformer):
+        raise ValueError(f"{name} must be a PyTerrier transformer, got {value!r}"[:300])
+    return value
+
+
+def check_list(name: str, values) -> list:
+    """``values`` (a list, tuple or other iterable but a string) as a non-empty list."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must be a non-empty list, got []")
+    return values
+
+
+def check_grid(grid) -> list:
+    """Fusion weights to try (default 0, 0.1, ..., 1): a non-empty list of numbers in [0, 1]."""
+    if grid is None:
+        return [float(w) for w in np.linspace(0, 1, 11).round(2)]
+    return [check_weight(w, "each weight of grid") for w in check_list("grid", grid)]
+
+
 def fused(first_stage: pt.Transformer, reranker: pt.Transformer, weight: float, method: str = "minmax"
           ) -> pt.Transformer:
     """``first_stage >> reranker`` with the reranker's scores fused with the first stage's."""
+    check_transformer("first_stage", first_stage)
+    check_transformer("reranker", reranker)
     return first_stage >> KeepScore() >> reranker >> LinearFusion(weight, method)
 
 
@@ -109,9 +139,7 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
                  method: str = "minmax") -> pd.DataFrame:
     """Per-query ``measure`` of ``LinearFusion(w, method)`` on ``run`` (a reranked run with ``first_score``) for each
     weight of ``grid`` (default 0, 0.1, ..., 1): columns ``weight``, ``qid``, ``value``."""
-    grid = [check_weight(w) for w in (np.linspace(0, 1, 11).round(2) if grid is None else grid)]
-    if not grid:
-        raise ValueError("empty grid of fusion weights")
+    grid = check_grid(grid)
     check_method(method)
     norm = NORMALISERS[method]
     reranker, first = norm(run, "score"), norm(run, FIRST_SCORE)
@@ -141,6 +169,10 @@ def tune_fusion_weight(first_stage: pt.Transformer, reranker: pt.Transformer, to
                        qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None, method: str = "minmax") -> tuple:
     """The weight that maximises ``measure`` on ``topics`` (a dev split, never the test one) and the mean measure
     at every weight. The pipeline runs once."""
+    check_transformer("first_stage", first_stage)
+    check_transformer("reranker", reranker)
+    grid = check_grid(grid)
+    check_method(method)
     curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid, method)
     return best_weight(curve), curve.groupby("weight", as_index=False)["value"].mean().rename(
         columns={"value": str(measure)})
@@ -156,6 +188,9 @@ def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @
     """:func:`fusion_curve` of ``run`` (reranked, with ``first_score``) cut to each first-stage ``depth`` and fused by
     each method: columns ``depth``, ``method``, ``weight``, ``qid``, ``value``. Weight 1 is the reranker alone on the
     top ``depth`` (the same for every method), weight 0 the first stage."""
+    depths = [check_positive_int("each of depths", d) for d in check_list("depths", depths)]
+    methods = [check_choice("each of methods", m, METHODS) for m in check_list("methods", methods)]
+    grid = check_grid(grid)
     rank = first_stage_rank(run)
     frames = []
     for depth in depths:

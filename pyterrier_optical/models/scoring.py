@@ -22,13 +22,6 @@ def clean_texts(values) -> list:
     return [as_text(v) for v in values]
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` when it is an int of at least ``minimum``; a ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def model_max_length(model, tokenizer, requested: int) -> int:
     """``requested`` capped by the model's position embeddings and the tokenizer's limit."""
     limits = [requested, getattr(model.config, "max_position_embeddings", requested)]
@@ -45,7 +38,8 @@ def encode_pairs(tokenizer, queries: list, texts: list, max_length: int, **kwarg
     (a query longer than half of ``max_length`` is shortened to that half, with a warning)."""
     unique = list(dict.fromkeys(queries))
     limit = max_length // 2
-    offsets = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    # measured in full, and shortened below: transformers' "Token indices sequence length" warning would be moot
+    offsets = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
     shortened = {q: q[:spans[limit][0]] for q, spans in zip(unique, offsets) if len(spans) > limit}
     if shortened:
         new = shortened.keys() - _SHORTENED_BEFORE
@@ -68,6 +62,23 @@ def sorted_batches(lengths, batch_size: int) -> list:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def padded_batches(tokenizer, encoded, batch_size: int, sort: bool = True, verbose: bool = False,
+                   desc: str = "scoring"):
+    """``(indices, padded torch batch)`` of tokenised ``encoded`` rows, ``batch_size`` at a time: longest first
+    when ``sort`` (each batch pads to similar lengths), else in order; a progress bar over the batches when
+    ``verbose``."""
+    n = len(encoded["input_ids"])
+    rows = [{key: encoded[key][i] for key in encoded} for i in range(n)]
+    if sort:
+        batches = sorted_batches([len(r["input_ids"]) for r in rows], batch_size)
+    else:
+        batches = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    if verbose:
+        batches = pt.tqdm(batches, desc=desc, unit="batch")
+    for batch in batches:
+        yield batch, tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
+
+
 def score_pairs(model, tokenizer, queries, texts, max_length: int, batch_size: int, verbose: bool = False,
                 desc: str = "scoring", precision: str = "fp32") -> np.ndarray:
     """Relevance logits of ``(queries[i], texts[i])`` pairs as float32, in input order, scored in token-length-sorted
@@ -86,13 +97,8 @@ def score_pairs(model, tokenizer, queries, texts, max_length: int, batch_size: i
         return scores
     device = next(model.parameters()).device
     encoded = encode_pairs(tokenizer, queries, texts, model_max_length(model, tokenizer, max_length))
-    rows = [{key: encoded[key][i] for key in encoded} for i in range(len(texts))]
-    batches = sorted_batches([len(r["input_ids"]) for r in rows], batch_size)
-    if verbose:
-        batches = pt.tqdm(batches, desc=desc, unit="batch")
     with torch.inference_mode(), autocast(precision, device):
-        for batch in batches:
-            padded = tokenizer.pad([rows[i] for i in batch], return_tensors="pt")
+        for batch, padded in padded_batches(tokenizer, encoded, batch_size, verbose=verbose, desc=desc):
             scores[batch] = relevance_logits(model, padded.to(device)).float().cpu().numpy()
     return scores
 

@@ -1,0 +1,158 @@
+"""Saved runs of a comparison: each system's run is kept in ``save_dir/<lang>/<system>.res.gz`` and reused only
+under the same key, a digest of what determines it (the pipeline's description and the topics), recorded in
+``fingerprints.json`` beside the runs; one comparison at a time holds a folder's lock."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyterrier as pt
+
+from ..util.io import folder_lock, write_file_atomically
+
+logger = logging.getLogger(__name__)
+FINGERPRINTS = "fingerprints.json"
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _code_parts(code) -> list:
+    """What a code object computes: its bytecode, names and constants (nested functions included)."""
+    parts = [code.co_code.hex(), code.co_names]
+    for const in code.co_consts:
+        parts.append(_code_parts(const) if hasattr(const, "co_code") else repr(const))
+    return parts
+
+
+def _value_parts(value, problems: list, depth: int = 2):
+    """A description of one value of a pipeline: its repr (with the content digest of what it reads, when it has
+    one), or for an object with the default repr its type, the code of its ``transform`` and its public attributes;
+    what cannot be described so is appended to ``problems``."""
+    if isinstance(value, (str, bytes, int, float, bool, type(None), Path)):
+        return repr(value)
+    digest = getattr(value, "cache_key", None) or getattr(value, "content_digest", None)  # a complete key first
+    if callable(digest):
+        return [_ADDRESS.sub("", repr(value)), digest()]
+    if type(value).__repr__ is not object.__repr__:
+        return _ADDRESS.sub("", repr(value))
+    if depth == 0 or not hasattr(value, "__dict__"):
+        problems.append(f"{type(value).__name__} has no descriptive repr")
+        return type(value).__qualname__
+    visited = set(pt.inspect.subtransformers(value)) if isinstance(value, pt.Transformer) else set()
+    transform = getattr(type(value), "transform", None)  # what a transformer of a user's class does
+    code = _code_parts(transform.__code__) if hasattr(transform, "__code__") else None
+    return [type(value).__module__, type(value).__qualname__, code,
+            {k: _value_parts(v, problems, depth - 1) for k, v in sorted(vars(value).items())
+             if not k.startswith("_") and k not in visited}]
+
+
+def _function_parts(transformer, problems: list) -> list:
+    """The code and captured values of the function inside a ``pt.apply`` stage ([] for other stages)."""
+    fn = getattr(transformer, "fn", None)
+    if not callable(fn):
+        return []
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        problems.append(f"the function of {transformer!r} has no readable code")
+        return []
+    return [_code_parts(code), *(_value_parts(cell.cell_contents, problems) for cell in fn.__closure__ or ())]
+
+
+def describe_system(pipeline) -> tuple:
+    """``(description, why_not)``: what determines a system's run — each stage's repr (or, for a stage with the
+    default repr, its type and attributes), the code and captured values of the functions inside ``pt.apply``
+    stages, the content digest of the indexes they read — and, when some part cannot be described so (a function
+    without readable code, an object with neither a repr nor plain attributes), why not (else None)."""
+    parts, problems = [], []
+
+    def visit(transformer):
+        parts.append(_value_parts(transformer, problems))
+        parts.extend(_function_parts(transformer, problems))
+        for sub in pt.inspect.subtransformers(transformer).values():
+            for child in sub if isinstance(sub, (list, tuple)) else [sub]:
+                visit(child)
+
+    visit(pipeline)
+    return json.dumps(parts, default=str, ensure_ascii=False), "; ".join(dict.fromkeys(problems)) or None
+
+
+def run_fingerprint(pipeline, topics: pd.DataFrame) -> str | None:
+    """A digest of what determines a system's run (:func:`describe_system`) and of the topics it runs on (qids and
+    query texts): a saved run is reused only under the same one. None when the system cannot be described."""
+    description, why_not = describe_system(pipeline)
+    if why_not:
+        return None
+    queries = sorted(zip(topics["qid"].astype(str), topics["query"].astype(str)))
+    return hashlib.sha256(json.dumps([description, queries], ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def read_fingerprints(file: Path) -> dict:
+    """The saved fingerprints ({} when there are none, or when the file is damaged: then every run is redone)."""
+    if not file.is_file():
+        return {}
+    try:
+        saved = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError("not an object")
+        return saved
+    except (ValueError, UnicodeDecodeError) as e:
+        logger.warning("%s is damaged (%s): every saved run beside it is redone", file, e)
+        return {}
+
+
+def readable_run(path: Path) -> bool:
+    """True when the saved run at ``path`` reads whole."""
+    try:
+        pt.io.read_results(str(path))
+    except Exception:  # a truncated gzip (EOFError), bad lines (ValueError), ...
+        return False
+    return True
+
+
+def _reusable(run: Path, name: str, pipeline, fingerprint: str | None, saved: dict) -> bool:
+    """Whether the saved ``run`` of system ``name`` may be served (saying why not when it may not)."""
+    folder = run.parent
+    if fingerprint is None:
+        logger.warning("%s: %r cannot be fingerprinted reliably (%s): rerunning it instead of reusing its "
+                       "saved run", folder, name, describe_system(pipeline)[1])
+    elif saved.get(name) != fingerprint:
+        logger.info("%s: the saved run of %r was made for other topics or another pipeline: rerunning", folder, name)
+    elif not readable_run(run):
+        logger.warning("%s is damaged: rerunning %r", run, name)
+    else:
+        return True
+    return False
+
+
+def forget_stale_runs(folder: Path, names, pipelines, topics: pd.DataFrame) -> None:
+    """Delete the saved runs in ``folder`` that were made for other topics or by another pipeline of the same name,
+    that carry no fingerprint, that are damaged, or whose system cannot be fingerprinted (saying why), and record
+    the fingerprints of the runs about to be made."""
+    file = folder / FINGERPRINTS
+    saved = read_fingerprints(file)
+    for name, pipeline in zip(names, pipelines):
+        fingerprint = run_fingerprint(pipeline, topics)
+        for run in folder.glob(f"{glob.escape(name)}.res.gz"):
+            if not _reusable(run, name, pipeline, fingerprint, saved):
+                run.unlink()
+        saved[name] = fingerprint
+    write_file_atomically(file, lambda f: f.write_text(json.dumps(saved, indent=1), encoding="utf-8"))
+
+
+@contextmanager
+def saved_runs(save_dir, lang: str, names: list, pipelines: list, topics: pd.DataFrame):
+    """The ``pt.Experiment`` arguments that save and reuse the runs of one language in ``save_dir/<lang>/`` (none
+    when ``save_dir`` is None), yielded while that folder's lock is held and after its stale runs are deleted."""
+    if save_dir is None:
+        yield {}
+        return
+    folder = Path(save_dir) / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    with folder_lock(folder, "comparing systems", wait=True):  # one comparison at a time per save_dir
+        forget_stale_runs(folder, names, pipelines, topics)
+        yield {"save_dir": str(folder), "save_mode": "reuse"}

@@ -1,0 +1,45 @@
+"""The language registry as data: every language's sources and models, and the docs page that shows them."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.data.languages import language
+from pyterrier_optical.models.registry import language_coverage
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "languages.md"
+
+
+def test_the_languages_page_shows_the_registry_as_it_is():
+    table = pd.DataFrame(language_coverage()).to_markdown(index=False)
+    assert table in DOC.read_text(), "docs/languages.md is stale: regenerate its table from language_coverage()"
+
+
+def test_somali_yoruba_and_hausa_have_cldr_bitext_in_every_split():
+    rows = {row["code"]: row for row in language_coverage()}
+    for code in ("so", "yo", "ha"):
+        train, dev, test = (int(n) for n in rows[code]["cldr"].split("/"))
+        assert train > 1500 and dev > 100 and test > 100
+    assert rows["sw"]["distilled into"].startswith("optical-student")
+    assert rows["so"]["distilled into"] == ""  # no shipped model read Somali bitext
+
+
+def test_a_language_without_bitext_of_a_source_is_said_so_naming_the_covered_ones():
+    with pytest.raises(ValueError, match=r"no shipped chromium bitext for 'so'; shipped: am, de, fi"):
+        load_bitext("so", "test", "chromium")
+    with pytest.raises(ValueError, match="unknown language code 'xx'; known codes: af, ak, am"):
+        language("xx")
+
+
+def test_the_cldr_test_split_is_a_collection_somali_queries_english_documents():
+    import pyterrier as pt
+
+    dataset = pt.get_dataset("irds:optical/cldr/so-en/test")
+    topics, qrels = dataset.get_topics(), dataset.get_qrels()
+    pairs = load_bitext("so", "test", "cldr")
+    assert len(topics) == len(pairs) == len(qrels) and set(qrels["label"]) == {1}
+    docs = {d["docno"]: d["text"] for d in dataset.get_corpus_iter(verbose=False)}
+    assert len(docs) == len({en for en, _ in pairs})
+    first = qrels.merge(topics, on="qid").iloc[0]
+    assert (docs[first["docno"]], first["query"]) in pairs
