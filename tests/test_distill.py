@@ -331,11 +331,11 @@ def test_learning_curves_log_alone_fused_and_me5_per_language(tiny_model_dir, tm
 
     from pyterrier_optical import E5Encoder
     from pyterrier_optical.models.cross_encoder import load_cross_encoder
-    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, minmax, reciprocal_ranks
+    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, reciprocal_ranks, row_minmax
 
     scores = np.array([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
     assert reciprocal_ranks(scores, np.array([1, 2, -1])).tolist() == [1.0, 0.5, 0.0]
-    assert minmax(scores)[1].tolist() == [1.0, 0.0, 0.5] and minmax(scores)[2].tolist() == [0.0, 0.0, 0.0]
+    assert row_minmax(scores)[1].tolist() == [1.0, 0.0, 0.5] and row_minmax(scores)[2].tolist() == [0.0, 0.0, 0.0]
     model, tokenizer, _ = load_cross_encoder(tiny_model_dir, "cpu")
     curve = LearningCurve(tokenizer, every=2, depth=5, max_queries=8, languages=("sw", "yo", "de"),
                           encoder=E5Encoder(str(tiny_model_dir), precision="fp32"))
