@@ -86,9 +86,9 @@ class MultilingualBM25(Keyed, pt.Indexer):
                 raise ValueError(f"index {self.path} was built for lang={stored['lang']!r}, not {lang!r}")
             lang, stemmer, stopwords = stored["lang"], stored["stemmer"], stored["stopwords"]
         self.lang = lang or "en"
-        self.stemmer = stemmer
         self.stopwords = stopwords
         self.analyzer = Analyzer(self.lang, stemmer, stopwords)
+        self.stemmer = self.analyzer.stemmer  # resolved ("auto" -> the language's), as a built index stores it
         self._texts = None
 
     def __repr__(self):
