@@ -193,6 +193,20 @@ def cmd_convert(args):
     print(embedded_backbone_path())
 
 
+def cmd_languages(args):
+    import pandas as pd
+
+    from .data.languages import language
+    from .models.registry import language_coverage
+
+    rows = language_coverage()
+    if args.codes:
+        wanted = {language(code).code for code in args.codes}  # an unknown code names the known ones
+        rows = [row for row in rows if row["code"] in wanted]
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    print("\nshipped pairs as train/dev/test; empty: no bitext of that source")
+
+
 def cmd_train_teacher(args):
     from .train.teacher import irds_examples, offline_teacher_examples, read_examples, train_teacher
 
@@ -247,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run the embedded offline experiment (the demo) and write its report: significance tests, "
                     "gap tables, code-switch sweep")
     add_option_arguments(p, DEMO_FIELDS)
+    p = add_command(sub, "languages", cmd_languages, writes_home=False,
+                    help="the languages the package knows: resource level, shipped bitext pairs per source and split, "
+                    "and the shipped models distilled on them")
+    p.add_argument("codes", nargs="*", metavar="CODE", help="only these languages (default: all)")
     add_model_commands(sub)
     add_training_commands(sub)
     return parser

@@ -16,6 +16,18 @@ def test_the_languages_page_shows_the_registry_as_it_is():
     assert table in DOC.read_text(), "docs/languages.md is stale: regenerate its table from language_coverage()"
 
 
+def test_optical_languages_prints_that_table_and_names_the_known_codes_for_an_unknown_one(capsys):
+    from pyterrier_optical.cli import main
+
+    assert main(["languages"]) == 0
+    assert pd.DataFrame(language_coverage()).to_markdown(index=False) in capsys.readouterr().out
+    assert main(["languages", "so", "ha"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[1].strip() for line in lines] == ["code", "so", "ha"]
+    assert main(["languages", "xx"]) == 2
+    assert "unknown language code 'xx'; known codes: af, ak" in capsys.readouterr().err
+
+
 def test_somali_yoruba_and_hausa_have_cldr_bitext_in_every_split():
     rows = {row["code"]: row for row in language_coverage()}
     for code in ("so", "yo", "ha"):

@@ -38,9 +38,11 @@ class DevLists:
     relevant: np.ndarray
 
 
-def dense_dev_lists(lang: str, depth: int = 20, max_queries: int = 100, encoder: E5Encoder | None = None) -> DevLists:
-    """mE5's top ``depth`` of ``lang``'s Kolibri dev English strings for each of its first ``max_queries`` queries."""
-    pairs = load_bitext(lang, "dev", "kolibri")
+def dense_dev_lists(lang: str, depth: int = 20, max_queries: int = 100, encoder: E5Encoder | None = None,
+                    source: str = "kolibri") -> DevLists:
+    """mE5's top ``depth`` of ``lang``'s dev English strings of the shipped bitext ``source`` for each of its first
+    ``max_queries`` queries."""
+    pairs = load_bitext(lang, "dev", source)
     encoder = encoder or E5Encoder(batch_size=EVAL_BATCH_SIZE)
     english = [en for en, _ in pairs]
     queries = [other for _, other in pairs][:max_queries]
@@ -55,6 +57,17 @@ def row_minmax(scores: np.ndarray) -> np.ndarray:
     """Each row of ``scores`` min-max scaled as the fusion of runs scales each query's scores."""
     frame = pd.DataFrame({"qid": np.repeat(np.arange(len(scores)), scores.shape[1]), "score": scores.ravel()})
     return minmax(frame, "score").to_numpy().reshape(scores.shape)
+
+
+def rerank_dev_lists(model, tokenizer, lists: DevLists, precision: str, weight: float = 0.5) -> dict:
+    """Mean RR@10 of ``lists`` reranked by the cross-encoder ``model`` alone, fused with mE5's cosine at ``weight``
+    (per-query min-max), and of mE5 alone."""
+    flat = [q for q, c in zip(lists.queries, lists.candidates) for _ in c]
+    scores = score_pairs(model, tokenizer, flat, [d for c in lists.candidates for d in c], EVAL_MAX_LENGTH,
+                         EVAL_BATCH_SIZE, precision=precision).reshape(lists.cosines.shape)
+    fused = weight * row_minmax(scores) + (1 - weight) * row_minmax(lists.cosines)
+    return {key: float(reciprocal_ranks(values, lists.relevant).mean())
+            for key, values in (("alone", scores), ("fused", fused), ("mE5", lists.cosines))}
 
 
 class LearningCurve(Callback):
@@ -97,13 +110,9 @@ class LearningCurve(Callback):
         record = {"step": step, "weights": weights_digest(model), "alone": {}, "fused": {}, "mE5": {}}
         with autocast(trainer.precision, trainer.accelerator.device):
             for lang, lists in self.lists.items():
-                flat = [q for q, c in zip(lists.queries, lists.candidates) for _ in c]
-                scores = score_pairs(model, self.tokenizer, flat, [d for c in lists.candidates for d in c],
-                                     EVAL_MAX_LENGTH, EVAL_BATCH_SIZE, precision=trainer.precision
-                                     ).reshape(lists.cosines.shape)
-                fused = self.weight * row_minmax(scores) + (1 - self.weight) * row_minmax(lists.cosines)
-                for key, values in (("alone", scores), ("fused", fused), ("mE5", lists.cosines)):
-                    record[key][lang] = float(reciprocal_ranks(values, lists.relevant).mean())
+                for key, value in rerank_dev_lists(model, self.tokenizer, lists, trainer.precision,
+                                                   self.weight).items():
+                    record[key][lang] = value
         model.train(training)
         for key in ("alone", "fused", "mE5"):
             for level in ("low", "high"):
