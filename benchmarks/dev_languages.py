@@ -6,8 +6,8 @@ Prints one table per source (RR@10) and the low-resource means, and appends the 
     python benchmarks/dev_languages.py optical-student runs/cldr50-s42 [--sources kolibri chromium cldr]
         [--languages yo ha so] [--depth 20] [--max-queries 100] [--out dev.jsonl]
 
-A model is an embedded name or a checkpoint folder (a finished ``optical distill --out`` folder). Scored in fp32
-unless ``--precision``: the figures of two machines then differ only by their arithmetic.
+A model is an embedded name or a checkpoint folder (a finished ``optical distill --out`` folder). mE5 and the
+students run in fp32 unless ``--precision``.
 """
 import argparse
 import json
@@ -40,7 +40,9 @@ def main():
     parser.add_argument("--out", help="append the rows (JSON lines) to this file")
     args = parser.parse_args()
     print(machine(), flush=True)
-    encoder = E5Encoder(batch_size=EVAL_BATCH_SIZE, verbose=False)
+    for code in args.languages or []:
+        language(code)  # an unknown code names the known ones
+    encoder = E5Encoder(batch_size=EVAL_BATCH_SIZE, precision=args.precision, verbose=False)
     rerankers = {str(m): OpticalReranker(str(m), precision=args.precision, verbose=False) for m in args.models}
     rows = []
     for source in args.sources:
@@ -48,7 +50,7 @@ def main():
             lists = dense_dev_lists(lang, args.depth, args.max_queries, encoder, source=source)
             row = {"source": source, "lang": lang, "resource": language(lang).resource, "queries": len(lists.queries)}
             for name, reranker in rerankers.items():
-                scores = rerank_dev_lists(reranker.model_, reranker.tokenizer_, lists, reranker.precision_)
+                scores = rerank_dev_lists(reranker.scoring_model_, reranker.tokenizer_, lists, reranker.precision_)
                 row["mE5"] = scores["mE5"]
                 row[f"{name} alone"], row[f"{name} fused"] = scores["alone"], scores["fused"]
             rows.append(row)
@@ -56,6 +58,8 @@ def main():
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps({**row, "precision": args.precision, "depth": args.depth}) + "\n")
+    if not rows:
+        raise SystemExit(f"no dev bitext of {', '.join(args.sources)} in {', '.join(args.languages or [])}")
     frame = pd.DataFrame(rows)
     for source, part in frame.groupby("source", sort=False):
         low = part[part["resource"] == "low"].drop(columns=["source", "lang", "resource", "queries"]).mean()

@@ -80,10 +80,10 @@ def main():
         cells = wide.map("{:.3f}".format) + p.map(lambda v: "" if pd.isna(v) else f" (p {v:.3g})")
         print(cells.loc[list(systems)].to_markdown())
         for stage in ("BM25", "mE5"):
-            row = against(result.per_query, f"shipped student ({stage} top {DEPTH})",
-                          f"candidate ({stage} top {DEPTH})")
-            print(f"\ncandidate against the shipped student on {stage}'s top {DEPTH} (paired t-test per language):\n")
-            print(row.to_markdown(index=False, floatfmt=".4g"))
+            for baseline in ("shipped student", "teacher"):
+                row = against(result.per_query, f"{baseline} ({stage} top {DEPTH})", f"candidate ({stage} top {DEPTH})")
+                print(f"\ncandidate against the {baseline} on {stage}'s top {DEPTH} (paired t-test per language):\n")
+                print(row.to_markdown(index=False, floatfmt=".4g"))
 
 
 if __name__ == "__main__":

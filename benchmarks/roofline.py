@@ -62,6 +62,8 @@ CONFIGS = {"default": ({}, None),  # torch, precision auto: bf16 where the CPU h
            "openvino-bf16": ({"backend": "openvino", "precision": "bf16"}, ("openvino", "bf16")),
            "openvino-fp32": ({"backend": "openvino", "precision": "fp32"}, ("openvino", "fp32")),
            "int8": ({"precision": "int8"}, ("openvino", "int8"))}
+
+
 def runnable() -> list:
     """The configurations this machine runs, each once: bf16 ones where the CPU has bf16 units, OpenVINO ones with
     the extra; torch's own fp32 or bf16 is left to ``default`` (precision auto), which is one of them."""

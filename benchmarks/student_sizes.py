@@ -10,7 +10,7 @@ Quality: with ``--curves N=FOLDER ...`` each size's learning curve (``curve.json
 low-resource RR@10 on mE5's top 20 of the Kolibri dev splits, alone and fused with mE5) at every logged step.
 
     python benchmarks/student_sizes.py [--layers 12 8 6] [--queries 50] [--depth 10] [--repeats 3]
-        [--curves 12=docs/curves/lever-dense-teacher-0.5-s42 8=docs/curves/small8-s42 6=docs/curves/small6-s42]
+        [--curves 12=docs/curves/lever-dense-teacher-0.5-s42 6=docs/curves/small6-s42]
 """
 import argparse
 import copy
@@ -29,7 +29,7 @@ from pyterrier_optical.train.layers import keep_blocks
 
 def cut_students(layers: list, folder: Path) -> dict:
     """Layer count -> a checkpoint folder of the shipped student cut to that many blocks (12: as shipped)."""
-    shipped = OpticalReranker("optical-student", precision="fp32", verbose=False)
+    shipped = OpticalReranker("optical-student", precision="fp32", device="cpu", verbose=False)
     folders = {}
     for n in layers:
         model = keep_blocks(copy.deepcopy(shipped.model_), n)
@@ -67,9 +67,12 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="student-sizes-") as tmp:
         folders = cut_students(args.layers, Path(tmp))
-        for backend, precision in [("torch", "auto"), *configurations()]:
-            rerankers = {n: OpticalReranker(str(f), backend=backend, precision=precision, verbose=False)
-                         for n, f in folders.items()}
+        default = OpticalReranker(str(folders[args.layers[0]]), device="cpu", verbose=False).precision_
+        runs = [("torch", "auto"), *[c for c in configurations() if c != ("torch", default)]]
+        runs += [("openvino", "int8")] * (("openvino", "fp32") in runs)
+        for backend, precision in runs:
+            rerankers = {n: OpticalReranker(str(f), backend=backend, precision=precision, device="cpu",
+                                            verbose=False) for n, f in folders.items()}
             name = label(backend, rerankers[args.layers[0]].precision_) + (" (default)" if precision == "auto" else "")
             for work, pairs in workloads.items():
                 queries, texts = [q for q, _ in pairs], [d for _, d in pairs]

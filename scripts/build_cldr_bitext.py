@@ -146,6 +146,12 @@ def strings(files: dict, name: str, loc: str) -> dict:
     return out
 
 
+def script_checks() -> dict:
+    """``build_bitext.SCRIPT_CHECK`` extended to every language here: its own (am, mr), ``NON_LATIN``, else Latin."""
+    return {**NON_LATIN, **{lang: r"\p{Latin}" for lang in (*CORE, *CANDIDATES) if lang not in NON_LATIN},
+            **bitext.SCRIPT_CHECK}
+
+
 def keep_short_pair(en: str, other: str, lang: str) -> str | None:
     """None when ``build_bitext.keep_pair`` keeps the pair, else the rule that drops it ("copy of English" or
     "wrong script"). ``keep_pair`` also wants >= 3 English words, which names (1-2 words) cannot meet: the English
@@ -267,8 +273,7 @@ def main():
     parser.add_argument("--offline", action="store_true", help="refuse instead of running npm pack")
     parser.add_argument("--stats", type=Path, help="also write the counts (per split, package, rule) as JSON here")
     args = parser.parse_args()
-    bitext.SCRIPT_CHECK = {**NON_LATIN, **{lang: r"\p{Latin}" for lang in (*CORE, *CANDIDATES)
-                                           if lang not in NON_LATIN}, **bitext.SCRIPT_CHECK}
+    bitext.SCRIPT_CHECK = script_checks()
     languages = {**CORE, **CANDIDATES}
     if args.languages:
         unknown = set(args.languages) - set(languages)
