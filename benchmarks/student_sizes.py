@@ -1,10 +1,10 @@
-"""How fast a student with fewer layers reranks, and where each size stands on dev: the frontier of issue 46.
-
-Speed: the shipped student cut to ``--layers`` transformer blocks as ``optical distill --student-layers N`` cuts it
+"""How fast a student with fewer layers reranks, and where each size stands on dev: the frontier of issue 46. Speed:
+the shipped student cut to ``--layers`` transformer blocks as ``optical distill --student-layers N`` cuts it
 (``train.layers.keep_blocks``: evenly spaced, the last one kept; the speed of a trained student of that size, whose
 weights differ but not its shapes), written as a checkpoint and loaded by ``OpticalReranker`` in each backend and
-precision this CPU runs; pairs/s on the reranking work of ``benchmarks/rerank.py`` (real queries, English passages
-of 1-12 sentences) and on short interface strings, the sizes alternating, median and spread of ``--repeats``.
+precision this CPU runs (``--all-configurations``; default: the default configuration); pairs/s on the reranking
+work of ``benchmarks/rerank.py`` (real queries, English passages of 1-12 sentences) and on short interface strings,
+the sizes alternating, median and spread of ``--repeats``.
 
 Quality: with ``--curves N=FOLDER ...`` each size's learning curve (``curve.jsonl`` of its distillation run: dev
 low-resource RR@10 on mE5's top 20 of the Kolibri dev splits, alone and fused with mE5) at every logged step.
@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--all-configurations", action="store_true", help="every backend and precision this CPU runs "
+                        "(default: only the default, torch at precision auto)")
     parser.add_argument("--curves", nargs="*", default=[], metavar="N=FOLDER")
     args = parser.parse_args()
     print(machine(), flush=True)
@@ -68,8 +70,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="student-sizes-") as tmp:
         folders = cut_students(args.layers, Path(tmp))
         default = OpticalReranker(str(folders[args.layers[0]]), device="cpu", verbose=False).precision_
-        runs = [("torch", "auto"), *[c for c in configurations() if c != ("torch", default)]]
-        runs += [("openvino", "int8")] * (("openvino", "fp32") in runs)
+        runs = [("torch", "auto")]
+        if args.all_configurations:
+            runs += [c for c in configurations() if c != ("torch", default)]
+            runs += [("openvino", "int8")] * (("openvino", "fp32") in runs)
         for backend, precision in runs:
             rerankers = {n: OpticalReranker(str(f), backend=backend, precision=precision, device="cpu",
                                             verbose=False) for n, f in folders.items()}
