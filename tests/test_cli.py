@@ -90,7 +90,7 @@ def commands() -> dict:
 
 # the arguments each command needs to start; a command missing here fails the test below
 ARGUMENTS = {"experiment": ["--quick"], "demo": ["--quick"], "build": ["optical-teacher"], "export": [],
-             "convert-backbone": [], "train-teacher": [], "distill": ["--teacher", "optical-teacher"]}
+             "convert-backbone": [], "train-teacher": [], "distill": ["--teacher", "optical-teacher"], "languages": []}
 
 
 def test_every_command_declares_whether_it_writes_under_the_home():
