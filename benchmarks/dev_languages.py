@@ -12,20 +12,20 @@ students run in fp32 unless ``--precision``.
 import argparse
 import json
 
-import numpy as np
 import pandas as pd
 from common import machine
 
 from pyterrier_optical import E5Encoder, OpticalReranker
-from pyterrier_optical.data.bitext import CHROMIUM_LANGUAGES, KOLIBRI_LANGUAGES, SOURCES, shipped_languages
+from pyterrier_optical.data.bitext import SOURCES, shipped_languages
 from pyterrier_optical.data.languages import language
+from pyterrier_optical.experiment.demo import SOURCE_LANGUAGES
 from pyterrier_optical.models.recipes import EVAL_BATCH_SIZE
 from pyterrier_optical.train.curve import dense_dev_lists, rerank_dev_lists
 
 
 def languages_of(source: str, wanted) -> list:
     """The languages with ``source`` dev bitext, limited to ``wanted`` when given."""
-    shipped = {"chromium": CHROMIUM_LANGUAGES, "kolibri": KOLIBRI_LANGUAGES}.get(source) or shipped_languages("cldr")
+    shipped = SOURCE_LANGUAGES.get(source) or shipped_languages("cldr")
     return [lang for lang in shipped if not wanted or lang in wanted]
 
 
@@ -75,5 +75,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()
