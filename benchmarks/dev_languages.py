@@ -29,6 +29,11 @@ def languages_of(source: str, wanted) -> list:
     return [lang for lang in shipped if not wanted or lang in wanted]
 
 
+def low_resource_means(frame: pd.DataFrame) -> pd.Series:
+    """The mean of each score column over the low-resource rows."""
+    return frame[frame["resource"] == "low"].drop(columns=["source", "lang", "resource", "queries"]).mean()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="embedded names or checkpoint folders")
@@ -62,14 +67,14 @@ def main():
         raise SystemExit(f"no dev bitext of {', '.join(args.sources)} in {', '.join(args.languages or [])}")
     frame = pd.DataFrame(rows)
     for source, part in frame.groupby("source", sort=False):
-        low = part[part["resource"] == "low"].drop(columns=["source", "lang", "resource", "queries"]).mean()
+        low = low_resource_means(part)
         table = pd.concat([part.drop(columns="source"),
                            pd.DataFrame([{"lang": "low mean", "resource": "low",
                                           "queries": int(part.loc[part["resource"] == "low", "queries"].sum()),
                                           **low.to_dict()}])], ignore_index=True)
         print(f"\n## {source} dev (RR@10, mE5's top {args.depth}, {args.precision})\n")
         print(table.to_markdown(index=False, floatfmt=".3f"))
-    means = frame[frame["resource"] == "low"].drop(columns=["source", "lang", "resource", "queries"]).mean()
+    means = low_resource_means(frame)
     print(f"\nlow-resource mean over every source's languages ({int((frame['resource'] == 'low').sum())} lists):")
     print(pd.DataFrame([means]).to_markdown(index=False, floatfmt=".3f"))
 

@@ -7,14 +7,16 @@ work of ``benchmarks/rerank.py`` (real queries, English passages of 1-12 sentenc
 the sizes alternating, median and spread of ``--repeats``.
 
 Quality: with ``--curves N=FOLDER ...`` each size's learning curve (``curve.jsonl`` of its distillation run: dev
-low-resource RR@10 on mE5's top 20 of the Kolibri dev splits, alone and fused with mE5) at every logged step.
+low-resource RR@10 on mE5's top 20 of the Kolibri dev splits, alone and fused with mE5) at every logged step. With
+``--plot FILE`` the frontier: each size's dev low-resource RR@10, alone and fused, at the last step every curve
+logged, against its pairs/s on the passages in the default configuration, mE5 alone as a line.
 
     python benchmarks/student_sizes.py [--layers 12 8 6] [--queries 50] [--depth 10] [--repeats 3]
-        [--curves 12=docs/curves/lever-dense-teacher-0.5-s42 6=docs/curves/small6-s42]
+        [--curves 12=docs/curves/lever-dense-teacher-0.5-s42 8=docs/curves/small8-s42 6=docs/curves/small6-s42]
+        [--plot docs/figures/student-frontier.png]
 """
 import argparse
 import copy
-import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -24,7 +26,10 @@ from common import alternating, configurations, english_strings, label, machine,
 
 from pyterrier_optical import OpticalReranker
 from pyterrier_optical.models.checkpoint import write_checkpoint
+from pyterrier_optical.train.curve import read_curve
 from pyterrier_optical.train.layers import keep_blocks
+
+PASSAGES = "passages (1-12 sentences)"
 
 
 def cut_students(layers: list, folder: Path) -> dict:
@@ -43,12 +48,48 @@ def curve_rows(curves: list) -> pd.DataFrame:
     rows = []
     for item in curves:
         size, folder = item.split("=", 1)
-        for line in (Path(folder) / "curve.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            rows.append({"layers": int(size), "run": Path(folder).name, "step": record["step"],
-                         "low alone": record["low_alone"], "low fused": record["low_fused"],
-                         "high alone": record["high_alone"]})
+        records = read_curve(folder)
+        if not records:
+            raise SystemExit(f"{folder} has no learning curve (no curve.jsonl)")
+        rows += [{"layers": int(size), "run": Path(folder).name, "step": record["step"],
+                  "low alone": record["low_alone"], "low fused": record["low_fused"],
+                  "high alone": record["high_alone"], "low mE5": record["low_mE5"]} for record in records]
     return pd.DataFrame(rows)
+
+
+def plot_frontier(curves: pd.DataFrame, speed: pd.DataFrame, out: str) -> pd.DataFrame:
+    """Each size's dev low-resource RR@10 at the last step every curve logged, against its pairs/s on the passages
+    in the default configuration; writes the figure and returns its points."""
+    common = set.intersection(*(set(steps) for _, steps in curves.groupby("layers")["step"]))
+    if not common:
+        raise SystemExit("the learning curves share no logged step")
+    step = max(common)
+    at_step = curves[curves["step"] == step].drop_duplicates("layers").set_index("layers")
+    fast = speed[(speed["work"] == PASSAGES) & speed["configuration"].str.endswith("(default)")]
+    points = at_step.join(fast.set_index("layers")["pairs/s"].map(lambda s: float(s.split()[0])), how="inner")
+    if points.empty:
+        raise SystemExit("no size has both a learning curve and a speed: --layers and --curves name other sizes")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for kind, style in (("low alone", "-o"), ("low fused", ":s")):
+        ax.plot(points["pairs/s"], points[kind], style, label=f"student, {kind.split()[1]}")
+    for n, row in points.iterrows():
+        ax.annotate(f"{n} layers", (row["pairs/s"], row["low alone"]), textcoords="offset points", xytext=(0, -14),
+                    ha="center")
+    ax.margins(x=0.12, y=0.1)
+    ax.axhline(points["low mE5"].iloc[0], linestyle="--", color="grey", label="mE5 alone")
+    ax.set_xlabel(f"pairs/s, {PASSAGES}, default configuration")
+    ax.set_ylabel(f"dev low-resource RR@10 at step {step}")
+    ax.set_title("Students by size: quality against speed")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    return points.reset_index()[["layers", "run", "step", "pairs/s", "low alone", "low fused"]]
 
 
 def main():
@@ -60,11 +101,15 @@ def main():
     parser.add_argument("--all-configurations", action="store_true", help="every backend and precision this CPU runs "
                         "(default: only the default, torch at precision auto)")
     parser.add_argument("--curves", nargs="*", default=[], metavar="N=FOLDER")
+    parser.add_argument("--plot", metavar="FILE", help="the frontier figure (needs --curves)")
     args = parser.parse_args()
+    if args.plot and not args.curves:
+        parser.error("--plot draws the learning curves' points: give --curves N=FOLDER ...")
+    curves = curve_rows(args.curves) if args.curves else None
     print(machine(), flush=True)
     passages = make_pairs(args.queries, args.depth)
     strings = english_strings(len(passages))
-    workloads = {"passages (1-12 sentences)": passages,
+    workloads = {PASSAGES: passages,
                  "interface strings": [(q, s) for (q, _), s in zip(passages, strings)]}
     rows = []
     with tempfile.TemporaryDirectory(prefix="student-sizes-") as tmp:
@@ -88,11 +133,15 @@ def main():
                                  "pairs/s": spread([len(pairs) / t for t in s]),
                                  f"speed-up over {max(args.layers)}": f"{full / statistics.median(s):.2f}x"})
                 print(pd.DataFrame(rows[-len(seconds):]).to_markdown(index=False), flush=True)
+    speed = pd.DataFrame(rows)
     print("\n## Speed\n")
-    print(pd.DataFrame(rows).to_markdown(index=False))
-    if args.curves:
+    print(speed.to_markdown(index=False))
+    if curves is not None:
         print("\n## Dev learning curves (Kolibri dev, mE5's top 20, RR@10)\n")
-        print(curve_rows(args.curves).to_markdown(index=False, floatfmt=".3f"))
+        print(curves.drop(columns="low mE5").to_markdown(index=False, floatfmt=".3f"))
+    if args.plot:
+        print(f"\n## Frontier ({args.plot})\n")
+        print(plot_frontier(curves, speed, args.plot).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":

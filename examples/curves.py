@@ -5,7 +5,6 @@ one line per run, mE5 alone dashed. Prints the table and writes the figure.
     python examples/curves.py RUN [RUN ...] [--out docs/curves.png]
 """
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -13,12 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-CURVE_LOG = "curve.jsonl"  # what ``optical distill --curve-every N`` writes into its output folder
-
-
-def read_curve(run) -> list:
-    file = Path(run) / CURVE_LOG
-    return sorted((json.loads(line) for line in file.read_text().splitlines() if line.strip()), key=lambda r: r["step"])
+from pyterrier_optical.train.curve import read_curve  # noqa: E402
 
 
 def main():
@@ -29,6 +23,8 @@ def main():
     figure, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for i, run in enumerate(args.runs):
         records = read_curve(run)
+        if not records:
+            raise SystemExit(f"{run} has no learning curve (no curve.jsonl): run optical distill with --curve-every N")
         print(f"{run}:")
         print("| step | low alone | low fused | high alone | high fused | " +
               " | ".join(f"{lang} alone" for lang in records[0]["alone"]) + " |")

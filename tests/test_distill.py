@@ -331,7 +331,7 @@ def test_learning_curves_log_alone_fused_and_me5_per_language(tiny_model_dir, tm
 
     from pyterrier_optical import E5Encoder
     from pyterrier_optical.models.cross_encoder import load_cross_encoder
-    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, reciprocal_ranks, row_minmax
+    from pyterrier_optical.train.curve import CURVE_LOG, LearningCurve, read_curve, reciprocal_ranks, row_minmax
 
     scores = np.array([[0.1, 0.9, 0.5], [3.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
     assert reciprocal_ranks(scores, np.array([1, 2, -1])).tolist() == [1.0, 0.5, 0.0]
@@ -351,3 +351,6 @@ def test_learning_curves_log_alone_fused_and_me5_per_language(tiny_model_dir, tm
         assert set(r["alone"]) == set(r["fused"]) == {"sw", "yo", "de"}
         assert r["low_alone"] == pytest.approx((r["alone"]["sw"] + r["alone"]["yo"]) / 2)
         assert r["high_mE5"] == r["mE5"]["de"] and 0 <= r["low_fused"] <= 1
+    curve.logged = None  # as a resumed run's new process: the steps logged are read back, not scored again
+    curve.before_step(trainer, 2)
+    assert read_curve(tmp_path) == records and read_curve(tmp_path / "no run") == []

@@ -27,6 +27,15 @@ logger = logging.getLogger(__name__)
 CURVE_LOG = "curve.jsonl"
 
 
+def read_curve(run) -> list:
+    """The records a run's learning curve logged (``<run>/curve.jsonl``), by step; none when it logged nothing."""
+    file = Path(run) / CURVE_LOG
+    if not file.exists():
+        return []
+    return sorted((json.loads(line) for line in file.read_text().splitlines() if line.strip()),
+                  key=lambda record: record["step"])
+
+
 @dataclass
 class DevLists:
     """One language's dev queries, each with mE5's top English candidates, their cosines, and the relevant one's
@@ -89,8 +98,7 @@ class LearningCurve(Callback):
         file = Path(out) / CURVE_LOG
         file.parent.mkdir(parents=True, exist_ok=True)
         if self.logged is None:
-            self.logged = {json.loads(line)["step"] for line in file.read_text().splitlines() if line.strip()} \
-                if file.exists() else set()
+            self.logged = {record["step"] for record in read_curve(out)}
         return file
 
     def before_step(self, trainer, step: int) -> None:
