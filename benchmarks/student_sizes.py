@@ -13,7 +13,7 @@ logged, against its pairs/s on the passages in the default configuration, mE5 al
 
     python benchmarks/student_sizes.py [--layers 12 8 6] [--queries 50] [--depth 10] [--repeats 3]
         [--curves 12=docs/curves/lever-dense-teacher-0.5-s42 8=docs/curves/small8-s42 6=docs/curves/small6-s42]
-        [--plot docs/figures/student-frontier.png]
+        [--plot docs/student-frontier.png]
 """
 import argparse
 import copy
@@ -57,16 +57,15 @@ def curve_rows(curves: list) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_frontier(curves: pd.DataFrame, speed: pd.DataFrame, out: str) -> pd.DataFrame:
-    """Each size's dev low-resource RR@10 at the last step every curve logged, against its pairs/s on the passages
-    in the default configuration; writes the figure and returns its points."""
+def plot_frontier(curves: pd.DataFrame, rates: dict, out: str) -> pd.DataFrame:
+    """Each size's dev low-resource RR@10 at the last step every curve logged, against ``rates`` (layers -> median
+    pairs/s on the passages in the default configuration); writes the figure and returns its points."""
     common = set.intersection(*(set(steps) for _, steps in curves.groupby("layers")["step"]))
     if not common:
         raise SystemExit("the learning curves share no logged step")
     step = max(common)
     at_step = curves[curves["step"] == step].drop_duplicates("layers").set_index("layers")
-    fast = speed[(speed["work"] == PASSAGES) & speed["configuration"].str.endswith("(default)")]
-    points = at_step.join(fast.set_index("layers")["pairs/s"].map(lambda s: float(s.split()[0])), how="inner")
+    points = at_step.join(pd.Series(rates, name="pairs/s"), how="inner")
     if points.empty:
         raise SystemExit("no size has both a learning curve and a speed: --layers and --curves name other sizes")
     import matplotlib
@@ -111,7 +110,7 @@ def main():
     strings = english_strings(len(passages))
     workloads = {PASSAGES: passages,
                  "interface strings": [(q, s) for (q, _), s in zip(passages, strings)]}
-    rows = []
+    rows, passage_rates = [], {}
     with tempfile.TemporaryDirectory(prefix="student-sizes-") as tmp:
         folders = cut_students(args.layers, Path(tmp))
         default = OpticalReranker(str(folders[args.layers[0]]), device="cpu", verbose=False).precision_
@@ -129,19 +128,20 @@ def main():
                                       args.repeats)
                 full = statistics.median(seconds[max(args.layers)])
                 for n, s in seconds.items():
+                    if work == PASSAGES and precision == "auto":
+                        passage_rates[n] = statistics.median([len(pairs) / t for t in s])
                     rows.append({"configuration": name, "work": work, "layers": n,
                                  "pairs/s": spread([len(pairs) / t for t in s]),
                                  f"speed-up over {max(args.layers)}": f"{full / statistics.median(s):.2f}x"})
                 print(pd.DataFrame(rows[-len(seconds):]).to_markdown(index=False), flush=True)
-    speed = pd.DataFrame(rows)
     print("\n## Speed\n")
-    print(speed.to_markdown(index=False))
+    print(pd.DataFrame(rows).to_markdown(index=False))
     if curves is not None:
         print("\n## Dev learning curves (Kolibri dev, mE5's top 20, RR@10)\n")
         print(curves.drop(columns="low mE5").to_markdown(index=False, floatfmt=".3f"))
     if args.plot:
         print(f"\n## Frontier ({args.plot})\n")
-        print(plot_frontier(curves, speed, args.plot).to_markdown(index=False, floatfmt=".3f"))
+        print(plot_frontier(curves, passage_rates, args.plot).to_markdown(index=False, floatfmt=".3f"))
 
 
 if __name__ == "__main__":
