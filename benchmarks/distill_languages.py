@@ -6,7 +6,6 @@ translation-retrieval MRR@10 of the teacher (zero-shot, reading the other langua
 Each run resumes if interrupted; finished students are reused.
 """
 import argparse
-import json
 from pathlib import Path
 
 from pyterrier_optical.data.bitext import load_bitext
@@ -15,6 +14,7 @@ from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller
 from pyterrier_optical.models.checkpoint import is_checkpoint
 from pyterrier_optical.models.recipes import TrainingConfig
+from pyterrier_optical.train.selection import MAIN_METRIC, read_eval_log
 
 
 def main():
@@ -33,10 +33,10 @@ def main():
                                          TrainingConfig(steps=args.steps, batch_size=16, lr=2e-5, head_lr=None))
             distiller.fit(load_bitext(lang, "train"), out, dev_bitext=load_bitext(lang, "dev"),
                           eval_every=args.steps)
-        log = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+        log = read_eval_log(out)
         first, last = log[0], log[-1]
-        rows.append({"lang": lang, "teacher MRR@10": first["dev_mrr@10"], "student MRR@10": last["dev_mrr@10"],
-                     "delta": last["dev_mrr@10"] - first["dev_mrr@10"], "OT cost before": first["dev_ot"],
+        rows.append({"lang": lang, "teacher MRR@10": first[MAIN_METRIC], "student MRR@10": last[MAIN_METRIC],
+                     "delta": last[MAIN_METRIC] - first[MAIN_METRIC], "OT cost before": first["dev_ot"],
                      "OT cost after": last["dev_ot"]})
     import pandas as pd
 

@@ -13,6 +13,11 @@ os.environ.setdefault("OPTICAL_HOME", str(SESSION_SCRATCH / "home"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYTERRIER_HOME", str(SESSION_SCRATCH / "pyterrier"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the suite runs in pytest-xdist workers (setup.cfg: -n auto): each worker, and each process a test starts, gets its
+# share of the cores, so that two workers' torch threads never contend for one core
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // WORKERS)))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -21,10 +21,9 @@ from ..rerank.fusion import minmax
 from ..retrieve.dense import E5Encoder
 from ..util.device import autocast
 from ..util.ranking import reciprocal_ranks
-from .loop import Callback
+from .loop import CURVE_LOG, Callback
 
 logger = logging.getLogger(__name__)
-CURVE_LOG = "curve.jsonl"
 
 
 def read_curve(run) -> list:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.checkpoint import CHECKPOINT, TRAINING_RUN, is_checkpoint, read_metadata, write_checkpoint
+from ..models.checkpoint import CHECKPOINT, METADATA_FILE, TRAINING_RUN, is_checkpoint, read_metadata, write_checkpoint
 from ..util.device import autocast, cpu_flags, infer_device, resolve_precision
 from ..util.io import Marker, claim_folder, folder_lock, naming_full_disk, write_folder_atomically
 from ..models.recipes import RUNTIME_FIELDS, TrainingConfig
@@ -53,12 +53,15 @@ def _first_record_has(*keys):
 
 
 STATE = Marker(TRAINER_FILE, check=is_trainer_state)
-# a training run's output written before outputs were claimed, by what it held then: its state, its best checkpoint
-# so far (selection.BEST_DIR), its dev log (selection.EVAL_LOG) or learning curve (curve.CURVE_LOG)
+# what a run writes beside its state: the best checkpoint so far (selection), its dev log (selection) and its
+# learning curve (curve), and the dev measure that picks the best
+BEST_DIR, EVAL_LOG, CURVE_LOG = "best", "eval.jsonl", "curve.jsonl"
+MAIN_METRIC = "dev_mrr@10"
+# a training run's output written before outputs were claimed, by what it held then
 RUNS_BEFORE_CLAIMS = (Marker(f"{STATE_DIR}/{TRAINER_FILE}", check=is_trainer_state),
-                      Marker("best/pt_meta.json", dict(CHECKPOINT.fields)),
-                      Marker("eval.jsonl", check=_first_record_has("step", "dev_mrr@10")),
-                      Marker("curve.jsonl", check=_first_record_has("step", "weights", "alone")))
+                      Marker(f"{BEST_DIR}/{METADATA_FILE}", dict(CHECKPOINT.fields)),
+                      Marker(EVAL_LOG, check=_first_record_has("step", MAIN_METRIC)),
+                      Marker(CURVE_LOG, check=_first_record_has("step", "weights", "alone")))
 
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list:

@@ -16,12 +16,9 @@ from ..retrieve.bm25 import neighbours
 from ..retrieve.dense import E5Encoder
 from ..util.device import autocast
 from ..util.ranking import reciprocal_rank
-from .loop import Callback
+from .loop import BEST_DIR, EVAL_LOG, MAIN_METRIC, Callback
 
 logger = logging.getLogger(__name__)
-EVAL_LOG = "eval.jsonl"
-BEST_DIR = "best"
-MAIN_METRIC = "dev_mrr@10"
 
 
 def translation_candidates(english: list, candidates: int = 10, seed: int = 0, source: str = "bm25") -> list:
