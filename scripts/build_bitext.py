@@ -142,19 +142,36 @@ def fetch(src: Path) -> tuple:
     return src / "deb" / "usr" / "lib" / "chromium" / "locales", src / "kolibri"
 
 
+LICENCES_TITLE = "# Licences of the shipped bitext\n"
+
+
+def write_licence_section(path: Path, name: str, body: str):
+    """Put (or replace) the section ``name`` of ``LICENSES.md`` at ``path``, between its ``<!-- name: begin -->`` and
+    ``<!-- name: end -->`` markers, keeping every other builder's section as it is."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    section = f"{begin}\n{body.strip()}\n{end}\n"
+    old = path.read_text(encoding="utf-8") if path.exists() else LICENCES_TITLE
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + section + old[old.index(end) + len(end):].removeprefix("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + section
+    path.write_text(new, encoding="utf-8")
+
+
 def write_licences(src: Path, kolibri_root: Path):
+    """The Chromium and Kolibri section of ``LICENSES.md`` (the CLDR builder writes its own)."""
     chromium = (src / "deb" / "usr" / "share" / "doc" / "chromium-common" / "copyright").read_text()
     bsd = chromium[chromium.index("License: BSD-3-clause\n Redistribution"):]
     bsd = "Copyright The Chromium Authors. All rights reserved.\n\n" + "\n".join(
         "" if line == " ." else line[1:] for line in bsd[:bsd.index("\n\n")].splitlines()[1:])
     mit = Path(glob.glob(str(kolibri_root / "kolibri-*.dist-info" / "LICENSE"))[0]).read_text()
-    (OUT / "LICENSES.md").write_text(
-        "# Licences of the shipped bitext\n\n"
+    write_licence_section(
+        OUT / "LICENSES.md", "chromium-kolibri-bitext",
         "`source=chromium` rows: strings of Chromium's locale files (Debian `chromium-l10n`, `chromium-common` "
         "156.0.8078.108-1~deb12u1), Copyright The Chromium Authors, BSD-3-Clause:\n\n```\n"
         + bsd
         + "\n```\n\n`source=kolibri` rows: strings of Kolibri's frontend message catalogs (PyPI `kolibri==0.19.5`), "
-        "MIT licence:\n\n```\n" + mit.strip() + "\n```\n\nBuilt by `scripts/build_bitext.py`.\n", encoding="utf-8")
+        "MIT licence:\n\n```\n" + mit.strip() + "\n```\n\nBuilt by `scripts/build_bitext.py`.")
 
 
 def main():

@@ -245,23 +245,15 @@ def write_tsv(path: Path, lang: str, pairs):
             out.write(f"cldr\t{bitext.split_of(en)}\t{en}\t{x}\n")
 
 
-BEGIN, END = "<!-- cldr-bitext: begin -->", "<!-- cldr-bitext: end -->"
-
-
 def write_licences(path: Path, packages: dict):
-    """Put (or replace) the CLDR section of ``LICENSES.md``, between its markers, with the Unicode licence text."""
+    """The CLDR section of ``LICENSES.md``, with the Unicode licence text (the other builders' sections stay)."""
     texts = {licence.strip() for _, licence, _ in packages.values()}
     names = ", ".join(f"`{meta['name']}@{meta['version']}` ({meta['license']})" for meta, _, _ in packages.values())
-    section = (f"{BEGIN}\n`source=cldr` rows (`cldr/*.tsv`): names from the Unicode CLDR JSON npm packages {names}, "
-               "Copyright © Unicode, Inc., Unicode License v3:\n\n"
-               + "\n\n".join(f"```\n{text}\n```" for text in sorted(texts))
-               + f"\n\nBuilt by `scripts/build_cldr_bitext.py`.\n{END}\n")
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Licences of the shipped bitext\n"
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END) + 1:]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.write_text(new, encoding="utf-8")
+    bitext.write_licence_section(
+        path, "cldr-bitext",
+        f"`source=cldr` rows (`cldr/*.tsv`): names from the Unicode CLDR JSON npm packages {names}, "
+        "Copyright © Unicode, Inc., Unicode License v3:\n\n"
+        + "\n\n".join(f"```\n{text}\n```" for text in sorted(texts)) + "\n\nBuilt by `scripts/build_cldr_bitext.py`.")
 
 
 def main():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pyterrier_optical.data.bitext import SOURCES, load_bitext, shipped_languages
+from pyterrier_optical.data.bitext import SOURCES, load_bitext, shipped_bitext_dir, shipped_languages
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -84,3 +84,22 @@ def test_a_package_of_another_version_is_refused_naming_what_it_holds(builder, t
     with pytest.raises(SystemExit, match=r"refusing: cldr-units-full: .* holds cldr-units-full@47\.0\.0, not "
                        r"cldr-units-full@48\.2\.0"):
         builder.read_package(tarball, "cldr-units-full", ["so"])
+
+
+def test_each_builder_rewrites_only_its_own_section_of_the_licences(builder, tmp_path):
+    """Rerunning ``build_bitext.py`` after ``build_cldr_bitext.py`` (or the other way round) keeps the other's notice:
+    each writes its own marked section, in place; the shipped file has both sections once."""
+    path = tmp_path / "LICENSES.md"
+    builder.bitext.write_licence_section(path, "chromium-kolibri-bitext", "BSD-3-Clause text, first build")
+    packages = {"cldr-units-full": ({"name": "cldr-units-full", "version": "48.2.0", "license": "Unicode-3.0"},
+                                    "UNICODE LICENSE V3 text", {})}
+    builder.write_licences(path, packages)
+    builder.bitext.write_licence_section(path, "chromium-kolibri-bitext", "BSD-3-Clause text, second build")
+    builder.write_licences(path, packages)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# Licences of the shipped bitext\n") and "first build" not in text
+    assert text.index("second build") < text.index("UNICODE LICENSE V3 text") and text.count("UNICODE LICENSE") == 1
+    assert "`cldr-units-full@48.2.0` (Unicode-3.0)" in text
+    shipped = (shipped_bitext_dir() / "LICENSES.md").read_text(encoding="utf-8")
+    for name in ("chromium-kolibri-bitext", "cldr-bitext"):
+        assert shipped.count(f"<!-- {name}: begin -->") == shipped.count(f"<!-- {name}: end -->") == 1, name
