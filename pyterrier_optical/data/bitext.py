@@ -10,6 +10,7 @@ from .languages import language
 SPLITS = ("train", "dev", "test")
 SOURCES = ("chromium", "kolibri", "cldr")
 SENTENCE_SOURCES = ("chromium", "kolibri")  # interface sentences, in one file per language; CLDR phrases apart
+TRAINING_SOURCES = ("chromium", "cldr")  # what a student may train on: Kolibri is spent on dev and test
 # the languages of each shipped source: four low-resource and three high-resource from Chromium (the student's
 # bitext and the in-domain test), and from Kolibri another source (out of domain; yo and ha have only Kolibri)
 CHROMIUM_LANGUAGES = ("sw", "am", "mr", "tl", "de", "fr", "fi")

@@ -19,8 +19,8 @@ import pyterrier as pt
 from ..data.languages import language
 from ..retrieve.codeswitch import CodeSwitch, check_ratio
 from .saved_runs import saved_runs
-from .stats import (CORRECTIONS, TESTS, check_correction, check_tests, correct, paired_p, resource_gap,
-                    significance_table)
+from .stats import (BOOTSTRAP_SAMPLES, CORRECTIONS, TESTS, check_correction, check_tests, correct, paired_p,
+                    resource_gap, significance_table)
 
 __all__ = ["CODE_SWITCH_RATIOS", "CORRECTIONS", "TESTS", "Comparison", "check_tests", "code_switch_sweep", "compare",
            "correct", "paired_p", "parse_measures", "significance_table"]
@@ -120,7 +120,7 @@ class Comparison:
         rows = self.table[self.table["test"] == (test or run[0])] if len(run) else self.table
         return rows.reset_index(drop=True)
 
-    def gap(self, measure, baseline: str | None = None, n_boot: int = 1000, seed: int = 0,
+    def gap(self, measure, baseline: str | None = None, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
             alpha: float = 0.05) -> pd.DataFrame:
         """The high/low-resource gap of each system, and how much of the baseline's gap it closes.
 

@@ -43,8 +43,9 @@ from ..retrieve.translate import NMTTranslate
 from .compare import Comparison, code_switch_sweep, compare, significance_table
 from .demo_options import CS_STUDENT, CS_TEACHER, MODELS  # noqa: F401 (the demo's systems, named here too)
 from .demo_options import FIRST_STAGE_DEPTH, SIZES, STUDENT, TEACHER, DemoOptions, check_depth
-from .report import (Section, detectable_difference, distillation_share, markdown_table, prepare_output,
-                     reranking_ceiling, results_table, write_report)
+from .report import (CACHE_DIR, DENSE_DIR, FUSION_DEV_CSV, HEADLINE_FILE, INDEXES_DIR, SETTINGS_JSON, Section,
+                     detectable_difference, distillation_share, markdown_table, prepare_output, reranking_ceiling,
+                     results_table, write_report)
 
 logger = logging.getLogger(__name__)
 MAIN_MEASURE = "RR@10"
@@ -62,7 +63,6 @@ DENSE_CONTROL = "mE5 + teacher fusion"
 DENSE_FUSION = "mE5 + OPTICAL fusion"
 NMT = "NMT >> BM25 >> teacher"
 CHROMIUM_LABEL, KOLIBRI_LABEL = "Chromium test splits (in domain)", "Kolibri test splits (out of domain)"
-HEADLINE_FILE = "headline.md"
 # tuned system -> (first stage, reranker, fused); DENSE_STUDENT is the reranker alone (weight 1) at the chosen depth
 TUNED = {FUSION: ("bm25", STUDENT, True), DENSE_STUDENT: ("dense", STUDENT, False),
          DENSE_CONTROL: ("dense", TEACHER, True), DENSE_FUSION: ("dense", STUDENT, True)}
@@ -138,13 +138,13 @@ class Demo:
         self.digests = {}  # reranker name -> weights_digest, computed once
 
     def bm25_index(self, collection: str) -> MultilingualBM25:
-        index = MultilingualBM25(self.out / "indexes" / collection.replace("/", "_"), lang="en", verbose=False)
+        index = MultilingualBM25(self.out / INDEXES_DIR / collection.replace("/", "_"), lang="en", verbose=False)
         if not index.built():
             index.index(pt.get_dataset(f"irds:{collection}").get_corpus_iter(verbose=False))
         return index
 
     def dense_index(self, collection: str) -> DenseIndex:
-        index = DenseIndex(self.out / "dense" / collection.replace("/", "_"), self.encoder)
+        index = DenseIndex(self.out / DENSE_DIR / collection.replace("/", "_"), self.encoder)
         if not index.built():
             index.index(pt.get_dataset(f"irds:{collection}").get_corpus_iter(verbose=False))
         return index
@@ -164,7 +164,7 @@ class Demo:
         if getattr(reranker, "backend_", "torch") != "torch":
             numerics = f"{reranker.backend_}-{numerics}"
         folder = f"{name.replace(' ', '-')}-{numerics}-{self.digests[name]}"
-        return cached(reranker, self.out / "cache" / folder / collection.replace("/", "_"))
+        return cached(reranker, self.out / CACHE_DIR / folder / collection.replace("/", "_"))
 
     def systems(self, collection: str, lang: str, source: str) -> dict:
         """The demo's systems on ``collection`` (the tuned ones with the settings chosen for ``source``)."""
@@ -220,13 +220,13 @@ class Demo:
             return {}
         grid = pd.concat(grids, ignore_index=True)
         means = grid.groupby(["system", "depth", "method", "weight"], sort=False)["value"].mean().reset_index()
-        means.to_csv(self.out / f"fusion_dev-{source}.csv", index=False)
+        means.to_csv(self.out / FUSION_DEV_CSV.format(source), index=False)
         chosen = {name: {**choose_setting(name, system_grid), "dev_languages": langs, "dev_queries_in_test": dropped}
                   for name, system_grid in grid.groupby("system", sort=False)}
         for name, setting in chosen.items():
             logger.info("%s tuned on %s dev: %s", name, dev_source, setting)
         self.settings[source] = chosen
-        (self.out / f"settings-{source}.json").write_text(json.dumps(chosen, indent=1))
+        (self.out / SETTINGS_JSON.format(source)).write_text(json.dumps(chosen, indent=1))
         return chosen
 
 
@@ -266,7 +266,8 @@ def setting_notes(settings: dict) -> list:
         first = next(iter(chosen.values()))
         notes.append(f"Chosen on the {DEV_OF[source].capitalize()} dev splits ({', '.join(first['dev_languages'])}; "
                      f"{first['dev_queries_in_test']} dev queries that are also test queries left out) for the "
-                     f"{source.capitalize()} tests (`fusion_dev-{source}.csv` has every depth, method and weight; "
+                     f"{source.capitalize()} tests (`{FUSION_DEV_CSV.format(source)}` has every depth, method and "
+                     "weight; "
                      "the setting nearest min-max 0.5 at the smallest depth among those within one standard error of "
                      "the best dev mean): " + "; ".join(parts) + ".")
     return notes
@@ -422,7 +423,7 @@ def demo_notes(options: DemoOptions, demo: Demo, timings: dict, main: Comparison
             "Wall clock of this run (indexes, saved runs and cached scores are reused on a resumed run): "
             + ", ".join(f"{phase} {seconds / 60:.1f} min" for phase, seconds in timings.items()) + ".",
             "Sentence-level retrieval over software interface strings: a small, real, offline CLIR task, "
-            "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (see the README for those).",
+            "not a substitute for CLIRMatrix, WikiCLIR or mMARCO (docs/collections.md has those).",
             f"With {power['queries']} queries per language a paired difference of {power['raw']:.3f} "
             f"{MAIN_MEASURE} is detected with 80% power at p < .05 ({power['corrected']:.3f} after Bonferroni "
             f"over {power['tests']} systems; median per-query SD of the differences to {DENSE}: {power['sd']:.2f})."]

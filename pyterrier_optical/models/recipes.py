@@ -11,8 +11,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from ..data.bitext import CHROMIUM_LANGUAGES, SOURCES
+from ..data.bitext import CHROMIUM_LANGUAGES, SOURCES, TRAINING_SOURCES
 from ..util.device import PRECISIONS
+from .backbones import E5_SMALL
 
 
 # the recipe's fixed evaluations (dev selection, learning curves, the release's fidelity check) and its mE5
@@ -109,7 +110,7 @@ class DistillConfig:
         score_weight: weight of score distillation: over a list of English candidates per pair (its own English
             sentence and BM25 neighbours of it, so still bitext only), the student's scores for the
             other-language query follow the teacher's scores for the English one (KL of the softmaxes). 0: off
-            (OT alone, as in the paper; measured worse here, see the README's ablation).
+            (OT alone, as in the paper; measured worse here, see the ablation in docs/study.md).
         score_candidates: candidates per pair for score distillation.
         score_temperature: softmax temperature of score distillation.
         pair_context: align the query tokens as the ranker reads them, inside a pair: the teacher reads
@@ -197,7 +198,7 @@ class TeacherRecipe:
     """
 
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    base_model: str = "multilingual-e5-small"
+    base_model: str = E5_SMALL
     max_length: int = 64
     negatives: int = 7
     freeze_embeddings: bool = True
@@ -257,15 +258,16 @@ class StudentRecipe:
             raise ValueError(f"dev_candidates must be one of {CANDIDATE_SOURCES}, got {self.dev_candidates!r}")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
-        unknown = set(self.bitext_sources) - {"chromium", "cldr"}
+        unknown = set(self.bitext_sources) - set(TRAINING_SOURCES)
         if unknown or not self.bitext_sources:
-            raise ValueError(f"bitext_sources must be among chromium and cldr, got {list(self.bitext_sources)}")
+            raise ValueError(f"bitext_sources must be among {' and '.join(TRAINING_SOURCES)}, "
+                             f"got {list(self.bitext_sources)}")
         if self.dev_source not in SOURCES:
             raise ValueError(f"dev_source must be one of {SOURCES}, got {self.dev_source!r}")
 
 
-# the embedded rerankers' recipes, as measured in the README; bf16 where the hardware has it (its builds matched or
-# beat the fp32 ones on Kolibri dev: teacher .708 vs .709, student .956 vs .942), fp32 elsewhere
+# the embedded rerankers' recipes, as measured in docs/study.md and docs/precision.md; bf16 where the hardware has it
+# (its builds matched or beat the fp32 ones on Kolibri dev: teacher .708 vs .709, student .956 vs .942), fp32 elsewhere
 # The teacher trains only above the layers OPTICAL aligns (freeze_layers = the student's align_layer): mE5's lower
 # layers stay multilingual (Kolibri dev, mE5 top 20, teacher zero-shot low-resource MRR@10: .301 with nothing frozen,
 # .356 with 4 blocks, .458 with 6, .292 with 9; the 100-step student from it .613 instead of .568).

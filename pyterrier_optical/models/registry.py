@@ -8,8 +8,8 @@ code-switched queries.
 
 The trained tensors of each ship with the package (:mod:`~pyterrier_optical.models.shipped`): first use assembles
 them with the converted backbone in seconds. A shipped model whose recipe fingerprint or data digest is not the
-code's (a recipe was edited) is not used: the model is then trained here, once (minutes to half an hour on a
-CPU; an interrupted build resumes), as is every model with ``retrain``.
+code's (a recipe was edited) is not used: the model is then trained here, once (on a CPU, minutes for a
+teacher, 35 min to two hours for a student; an interrupted build resumes), as is every model with ``retrain``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..data.bitext import SOURCES, SPLITS, bitext_counts, shipped_bitext_dir, sh
 from ..data.languages import LANGUAGES
 from ..util.device import infer_device, resolve_precision, speed_class
 from ..util.io import made_once, optical_home
-from .backbones import embedded_backbone_path, quiet_loading
+from .backbones import SAFETENSORS_FILE, embedded_backbone_path, quiet_loading
 from .checkpoint import is_checkpoint, read_metadata, write_checkpoint
 from .cross_encoder import EMBEDDED_PREFIX
 from .shipped import BACKBONE, ShippedModel, backbone_state, build_model, read_manifest
@@ -58,7 +58,7 @@ class EmbeddedModel:
 
 EMBEDDED = {
     "optical-student": EmbeddedModel("student-e5-small", STUDENT, "the OPTICAL student (the default reranker)",
-                                     {"fp32": 120, "bf16": 40, "bf16-avx512": 75}, teacher="optical-teacher"),
+                                     {"fp32": 120, "bf16": 40, "bf16-avx512": 35}, teacher="optical-teacher"),
     "optical-teacher": EmbeddedModel("teacher-e5-small", TEACHER, "the English teacher cross-encoder",
                                      {"fp32": 11, "bf16": 3, "bf16-avx512": 11}),
     "optical-codeswitch-teacher": EmbeddedModel("teacher-e5-small-cs50", CODESWITCH_TEACHER,
@@ -226,7 +226,7 @@ def _assemble(shipped: ShippedModel, path: Path, verbose: bool):
     else:
         from safetensors.torch import load_file
 
-        base = load_file(embedded_path(shipped.starts_from, verbose) / "model.safetensors")
+        base = load_file(embedded_path(shipped.starts_from, verbose) / SAFETENSORS_FILE)
     with quiet_loading():
         network = build_model(shipped, base)
     meta = {**shipped.metadata, "shipped": {"sha256": shipped.sha256, "recipe_fingerprint": shipped.recipe_fingerprint,

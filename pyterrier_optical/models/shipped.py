@@ -111,7 +111,9 @@ def read_backbone_state(path, prefix: str) -> dict:
     """The converted backbone's tensors (``path``: its folder) named as inside a cross-encoder (``prefix.``)."""
     from safetensors.torch import load_file
 
-    return {f"{prefix}.{name}": tensor for name, tensor in load_file(Path(path) / "model.safetensors").items()}
+    from .backbones import SAFETENSORS_FILE
+
+    return {f"{prefix}.{name}": tensor for name, tensor in load_file(Path(path) / SAFETENSORS_FILE).items()}
 
 
 def backbone_state(path, model: ShippedModel) -> dict:

@@ -1,7 +1,7 @@
 """Multilingual BM25 on PISA, with Unicode tokenisation done in Python.
 
 PISA's own tokenizer is ASCII-only (``Häuser`` -> ``h``, ``user``; Devanagari -> nothing), so documents and queries
-are analysed here (:class:`~pyterrier_optical.analysis.Analyzer`) and PISA indexes and matches the resulting
+are analysed here (:class:`~pyterrier_optical.data.text.Analyzer`) and PISA indexes and matches the resulting
 terms (``toks_indexer(scale=1.0)`` and ``query_toks``): the scores equal PISA's BM25 on those terms.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from ..data.text import Analyzer
 from ..util.checks import check_bool, check_instance, check_number, check_positive_int, check_strings
 from ..util.io import Marker, write_folder_atomically
 from ..util.keys import Keyed, files_digest
-from .texts import TextLoader, check_language, check_path, check_stemmer, current_texts
+from .texts import (BM25_B, BM25_DEPTH, BM25_K1, TextLoader, check_language, check_path, check_stemmer,
+                    current_texts)
 
 CONFIG_FILE = "optical_bm25.json"
 # what tells this package's BM25 index from another folder: its settings (or, damaged, exactly its files)
@@ -59,7 +60,7 @@ class MultilingualBM25(Keyed, pt.Indexer):
     Args:
         path: the index folder.
         lang: language code of the documents (selects the stemmer with ``stemmer="auto"``).
-        stemmer: ``"auto"``, ``None`` or a language code (see :class:`~pyterrier_optical.analysis.Analyzer`).
+        stemmer: ``"auto"``, ``None`` or a language code (see :class:`~pyterrier_optical.data.text.Analyzer`).
         stopwords: words to leave out of the index and the queries.
         overwrite: rebuild an existing index.
         verbose: progress bar while indexing.
@@ -170,7 +171,7 @@ class MultilingualBM25(Keyed, pt.Indexer):
         """A transformer adding each row's document text (for ``docno`` columns from elsewhere)."""
         return TextLoader(self, text_field)
 
-    def bm25(self, k1: float = 0.9, b: float = 0.4, num_results: int = 1000, include_text: bool = True,
+    def bm25(self, k1: float = BM25_K1, b: float = BM25_B, num_results: int = BM25_DEPTH, include_text: bool = True,
              verbose: bool = False, threads: int = 1) -> "MultilingualBM25Retriever":
         """BM25 retrieval over this index."""
         return MultilingualBM25Retriever(self, k1, b, num_results, include_text, verbose, threads)
@@ -193,7 +194,7 @@ class MultilingualBM25Retriever(Keyed, pt.Transformer):
     unkeyed = {"verbose": "a progress bar",
                "threads": "queries are scored one by one whatever the number of threads (PISA's query parallelism)"}
 
-    def __init__(self, index: MultilingualBM25, k1: float = 0.9, b: float = 0.4, num_results: int = 1000,
+    def __init__(self, index: MultilingualBM25, k1: float = BM25_K1, b: float = BM25_B, num_results: int = BM25_DEPTH,
                  include_text: bool = True, verbose: bool = False, threads: int = 1):
         self.index = check_instance("index", index, MultilingualBM25)
         self.k1 = check_number("k1", k1, 0.0)

@@ -24,7 +24,7 @@ import pyterrier_alpha as pta
 import pyterrier_dr
 
 from ..data.documents import TEXTS_FILE, checked_documents, folder_digest
-from ..models.backbones import E5_SMALL, checked_model_path, quiet_loading
+from ..models.backbones import E5_PASSAGE_PROMPT, E5_QUERY_PROMPT, E5_SMALL, checked_model_path, quiet_loading
 from ..models.checkpoint import weights_digest
 from ..models.scoring import clean_texts, mean_pool, padded_batches
 from ..util.checks import (check_bool, check_instance, check_optional_bool, check_optional_int, check_positive_int,
@@ -101,7 +101,7 @@ class E5Encoder(Keyed, pyterrier_dr.E5):
     Its ``query_encoder()``, ``doc_encoder()``, ``text_scorer()`` and ``scorer()`` are pyterrier-dr's.
     """
 
-    query_prompt, doc_prompt = "query: ", "passage: "
+    query_prompt, doc_prompt = E5_QUERY_PROMPT, E5_PASSAGE_PROMPT
     schematic = {"label": "E5"}
     unkeyed = {"batch_size": BATCHING, "device": DEVICE, "verbose": PROGRESS,
                "cache": "keeps the vectors this same encoder computed, and returns them as it computed them"}

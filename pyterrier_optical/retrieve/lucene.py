@@ -22,7 +22,7 @@ from ..util.checks import check_bool, check_instance, check_number, check_positi
 from ..util.frames import ranked
 from ..util.io import Marker, check_replaceable
 from ..util.keys import PROGRESS, Keyed, files_digest
-from .texts import check_language, check_path
+from .texts import BM25_B, BM25_DEPTH, BM25_K1, check_language, check_path
 
 logger = logging.getLogger(__name__)
 EXTRA = "pip install 'pyterrier-optical[pyserini]'"
@@ -64,7 +64,7 @@ class LuceneBM25Index(Keyed, pt.Indexer):
     Args:
         path: the index folder.
         lang: the documents' language; Anserini's analyzer for it where one exists, otherwise our normalised,
-            stemmed tokens (see :class:`~pyterrier_optical.analysis.Analyzer`) indexed pre-tokenised, with a warning.
+            stemmed tokens (see :class:`~pyterrier_optical.data.text.Analyzer`) indexed pre-tokenised, with a warning.
         overwrite: replace an existing index at ``path`` (otherwise an existing one is refused by :meth:`index`).
         threads: indexing threads.
         verbose: progress bar while indexing.
@@ -142,7 +142,7 @@ class LuceneBM25Index(Keyed, pt.Indexer):
                                                          "documents": count, "content": content.hexdigest()}))
         return self
 
-    def bm25(self, k1: float = 0.9, b: float = 0.4, num_results: int = 1000, threads: int = 1,
+    def bm25(self, k1: float = BM25_K1, b: float = BM25_B, num_results: int = BM25_DEPTH, threads: int = 1,
              include_text: bool = True) -> "LuceneBM25":
         return LuceneBM25(self, k1, b, num_results, threads, include_text)
 
@@ -163,7 +163,7 @@ class LuceneBM25(Keyed, pt.Transformer):
     schematic = {"label": "Lucene BM25"}
     unkeyed = {"threads": "queries are searched one by one whatever the number of threads (Anserini's batch search)"}
 
-    def __init__(self, index: LuceneBM25Index, k1: float = 0.9, b: float = 0.4, num_results: int = 1000,
+    def __init__(self, index: LuceneBM25Index, k1: float = BM25_K1, b: float = BM25_B, num_results: int = BM25_DEPTH,
                  threads: int = 1, include_text: bool = True):
         check_instance("index", index, LuceneBM25Index)
         k1, b = check_number("k1", k1, 0.0), check_number("b", b, 0.0, 1.0)

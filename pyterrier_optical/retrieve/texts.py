@@ -1,5 +1,5 @@
-"""What the indexes share: the transformer that adds the documents' texts an index keeps, and the check of an index
-path."""
+"""What the indexes share: the transformer that adds the documents' texts an index keeps, the check of an index
+path, and BM25's default parameters."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,8 @@ from ..data.documents import TEXTS_FILE, read_texts
 from ..data.languages import LANGUAGES, stemmer_codes
 from ..util.checks import check_text
 from ..util.keys import Keyed, files_digest
+
+BM25_K1, BM25_B, BM25_DEPTH = 0.9, 0.4, 1000  # Anserini's BM25 defaults, and the documents retrieved
 
 
 def check_path(name: str, value) -> Path:

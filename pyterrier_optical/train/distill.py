@@ -63,7 +63,8 @@ class OpticalDistiller:
 
     Args:
         teacher: a reranker checkpoint (path/hub id) or a loaded cross-encoder (then give ``tokenizer``).
-        config: a :class:`DistillConfig` (default: the embedded student's, :data:`~.config.STUDENT`).
+        config: a :class:`DistillConfig` (default: the embedded student's,
+            :data:`~pyterrier_optical.models.recipes.STUDENT`).
         training: a :class:`~pyterrier_optical.models.recipes.TrainingConfig`.
         student: where the student starts (default: a copy of the teacher); must share the teacher's tokenizer.
         tokenizer: the tokenizer of a loaded ``teacher``.
@@ -238,8 +239,8 @@ class OpticalDistiller:
         return translation_candidates([en for en, _ in pairs], self.config.score_candidates, seed,
                                       self.config.candidate_source)
 
-    def dev_selection(self, dev, every: int, select: bool, max_pairs: int, device, loss_pairs: int = 32,
-                      dev_candidates: str = "bm25") -> DevSelection:
+    def dev_selection(self, dev, every: int, select: bool, max_pairs: int, device, dev_candidates: str,
+                      loss_pairs: int = 32) -> DevSelection:
         """The dev selection callback of :meth:`fit`: ``max_pairs`` dev pairs of all languages, their candidate
         pools (from ``dev_candidates``) built once, the dev loss of the first ``loss_pairs`` logged beside
         MRR@10."""
@@ -252,7 +253,7 @@ class OpticalDistiller:
                 loss, parts = self.loss(model, loss_batch, device, loss_pools)
             return {"dev_loss": float(loss), **{f"dev_{k}": v for k, v in parts.items()}}
 
-        pools = translation_candidates([en for en, _ in sample], 10, source=dev_candidates)
+        pools = translation_candidates([en for en, _ in sample], source=dev_candidates)
         return DevSelection(sample, pools, self.tokenizer, every, select, diagnostics)
 
 

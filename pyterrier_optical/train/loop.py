@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models.backbones import SAFETENSORS_FILE
 from ..models.checkpoint import CHECKPOINT, METADATA_FILE, TRAINING_RUN, is_checkpoint, read_metadata, write_checkpoint
 from ..util.device import autocast, cpu_flags, infer_device, resolve_precision
 from ..util.io import Marker, claim_folder, folder_lock, naming_full_disk, write_folder_atomically
@@ -233,7 +234,7 @@ class Trainer:
         except pickle.UnpicklingError as e:
             raise ValueError(f"{file} holds more than tensors and plain values ({str(e).splitlines()[0]}); it was not "
                              f"loaded. Delete {self.state_dir} to start over") from None
-        weights = load_file(self.state_dir / "model.safetensors")
+        weights = load_file(self.state_dir / SAFETENSORS_FILE)
         self.unwrapped().load_state_dict(weights, strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.backbones import SAFETENSORS_FILE
 from ..models.checkpoint import is_checkpoint, write_checkpoint
 from ..models.recipes import EVAL_BATCH_SIZE, EVAL_MAX_LENGTH
 from ..models.scoring import score_pairs
@@ -147,5 +148,5 @@ class DevSelection(Callback):
         if step != trainer.step:
             from safetensors.torch import load_file
 
-            trainer.unwrapped().load_state_dict(load_file(self.out / BEST_DIR / "model.safetensors"), strict=False)
+            trainer.unwrapped().load_state_dict(load_file(self.out / BEST_DIR / SAFETENSORS_FILE), strict=False)
             logger.warning("step %d is the best on dev (MRR@10 %.3f); it is the output", step, mrr)

@@ -77,7 +77,8 @@ def shorten(sentence: str, rng: random.Random) -> str:
     return " ".join(words[i] for i in chosen)
 
 
-def english_task(sentences, num_negatives: int = 7, seed: int = 42, verbose: bool = True) -> list:
+def english_task(sentences, num_negatives: int = TEACHER.negatives, seed: int = TEACHER.training.seed,
+                 verbose: bool = True) -> list:
     """The offline English-only teacher task: shortened sentence -> sentence, BM25 neighbours as negatives."""
     sentences = list(dict.fromkeys(s for s in sentences if isinstance(s, str) and len(s.split()) >= 3))
     rng = random.Random(seed)

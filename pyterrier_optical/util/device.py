@@ -8,7 +8,7 @@ import logging
 logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # of training and inference
 INFERENCE_PRECISIONS = PRECISIONS + ("int8",)  # int8: inference on CPUs only, by OpenVINO
-BACKENDS = ("torch", "openvino")  # what runs a reranker's or encoder's forward passes (rerank.openvino_backend)
+BACKENDS = ("torch", "openvino")  # what runs a reranker's or encoder's forward passes (models.openvino_backend)
 CPU_BATCH_SIZE = 16  # inputs per forward pass on a CPU: the fastest of 4-64 for rerankers and encoders (precision.md)
 _logged = set()
 
