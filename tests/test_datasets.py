@@ -45,6 +45,14 @@ def test_register_local_files(tmp_path):
         datasets.register_local("test-local/sw", other, queries, qrels, query_lang="en", doc_lang="sw")
     with pytest.raises(FileNotFoundError, match="qrels file not found"):
         datasets.register_local("test-local/x", docs, queries, tmp_path / "missing.txt")
+    write(qrels, "1 0 d2 1\n")  # edited in place: registering again serves what the files hold now
+    assert datasets.register_local("test-local/sw", docs, queries, qrels, query_lang="en", doc_lang="sw") == name
+    assert pt.get_dataset("irds:" + name).get_qrels()[["qid", "docno"]].values.tolist() == [["1", "d2"]]
+    no_docno = write(tmp_path / "no-docno.tsv", "d1\tHabari\n\tMvua\n")
+    with pytest.raises(ValueError, match="no-docno.tsv:2: empty docno"):
+        datasets.register_local("test-local/empty-docno", no_docno)
+    with pytest.raises(ValueError, match="empty.tsv: no records"):
+        datasets.register_local("test-local/empty", write(tmp_path / "empty.tsv", ""))
     jsonl_docs = write(tmp_path / "docs.jsonl", '{"doc_id": "d1", "text": "Habari"}\n')
     jsonl = pt.get_dataset("irds:" + datasets.register_local("test-local/jsonl", jsonl_docs, doc_lang="sw"))
     assert [(d["docno"], d["text"]) for d in jsonl.get_corpus_iter(verbose=False)] == [("d1", "Habari")]

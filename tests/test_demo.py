@@ -14,6 +14,7 @@ from pyterrier_optical.experiment.demo import (CS_STUDENT, CS_TEACHER, DENSE, DE
                                                DENSE_STUDENT, FUSION, STUDENT, TEACHER, run_demo)
 from pyterrier_optical.experiment.demo_options import DemoOptions
 from pyterrier_optical.experiment.report import prepare_output
+from pyterrier_optical.util.io import CLAIM_FILE
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +121,25 @@ def test_overwrite_empties_the_folder_of_a_finished_report(tmp_path):
     with pytest.raises(ValueError, match="already holds a report"):
         prepare_output(tmp_path / "done")
     assert prepare_output(tmp_path / "done", overwrite=True) == tmp_path / "done"
-    assert list((tmp_path / "done").iterdir()) == []  # nothing of the old run is reused
-    (tmp_path / "unfinished").mkdir()
-    (tmp_path / "unfinished" / "runs").mkdir()
-    prepare_output(tmp_path / "unfinished")  # an interrupted run: kept, to be resumed
-    assert (tmp_path / "unfinished" / "runs").is_dir()
+    assert [f.name for f in (tmp_path / "done").iterdir()] == [CLAIM_FILE]  # nothing of the old run is reused
+    (tmp_path / "done" / "runs").mkdir()
+    prepare_output(tmp_path / "done")  # a claimed folder without a report: an interrupted run, kept to be resumed
+    assert (tmp_path / "done" / "runs").is_dir()
+
+
+@pytest.mark.parametrize("command", ["demo", "experiment"])
+def test_reliability_a_folder_of_the_user_s_is_refused_and_left_as_it_was(tmp_path, capsys, command):
+    """A folder that is not empty and not this package's report folder is never written into: the demo refuses it
+    before any work (the user's notes, or runs saved by their own ``pt.Experiment``, are not resumed or emptied)."""
+    mine = tmp_path / "mine"
+    (mine / "runs" / "chromium").mkdir(parents=True)
+    (mine / "notes.md").write_text("my notes")
+    (mine / "runs" / "chromium" / "bm25.res.gz").write_bytes(b"my run")
+    before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
+    assert main([command, "--out", str(mine), "--quiet"]) == 2
+    assert str(mine) in capsys.readouterr().err
+    assert sorted(p.relative_to(mine) for p in mine.rglob("*")) == before
+    assert (mine / "runs" / "chromium" / "bm25.res.gz").read_bytes() == b"my run"
 
 
 def test_the_first_run_tunes_depth_10_only_and_full_tunes_10_and_20():

@@ -49,6 +49,12 @@ def test_dense_index_round_trip_and_bad_input(tiny_model_dir, tmp_path):
     merged = run.merge(rescored, on=["qid", "docno"], suffixes=("", "_again"))
     np.testing.assert_allclose(merged["score"], merged["score_again"], atol=1e-5)
     assert "query_vec" not in rescored.columns
+    strangers = run.drop(columns=["score", "rank"]).head(3).assign(docno=["zz", DOCS[0]["docno"], "d3"])
+    with pytest.raises(ValueError, match=r"2 docno\(s\) are not in dense index .*'d3', 'zz'"):
+        index.scorer()(strangers)  # never scored with another document's vector
+    with pytest.raises(ValueError, match="at least two documents.*got only 'solo'"):
+        DenseIndex(tmp_path / "one", encoder).index([{"docno": "solo", "text": "one document"}])
+    assert not (tmp_path / "one").exists()
     with pytest.raises(ValueError, match="docno 'a' is given twice"):
         DenseIndex(tmp_path / "dup", encoder).index(DOCS + [{"docno": "a", "text": "again"}])
     assert not (tmp_path / "dup").exists()

@@ -303,6 +303,68 @@ def test_reliability_saved_runs_are_keyed_by_the_index_content_and_the_functions
     assert mean(pt.apply.generic(lambda df: df.assign(docno=df["qid"].map(rel), score=1.0, rank=0))) == 1.0
 
 
+def test_reliability_a_folder_of_the_user_s_runs_is_refused_and_kept(setting, tmp_path):
+    """``save_dir/<lang>`` holding runs this package did not save (a plain ``pt.Experiment(save_dir=...)``'s) is
+    refused naming it, before anything in it is served or deleted; the saved-run folders are claimed."""
+    topics, qrels, systems = setting["sw"]
+    mine = tmp_path / "runs" / "sw"
+    mine.mkdir(parents=True)
+    (mine / "bm25.res.gz").write_bytes(b"a run of mine")
+    with pytest.raises(FileExistsError, match=str(mine)):
+        compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), qrels)}, [RR @ 10], save_dir=tmp_path / "runs",
+                correction=None)
+    assert [f.name for f in mine.iterdir()] == ["bm25.res.gz"]
+    assert (mine / "bm25.res.gz").read_bytes() == b"a run of mine"
+
+
+WEIGHT = 0.0
+SETTINGS = {"weight": 0.0}
+
+
+class Reweight:
+    def __init__(self, weight):
+        self.weight = weight
+
+    def apply(self, df):
+        return df.assign(score=df["score"] - self.weight * df["rank"])
+
+
+def reweighted_by_global(df):
+    return df.assign(score=df["score"] - WEIGHT * df["rank"] - SETTINGS["weight"] * df["rank"])
+
+
+def test_reliability_a_saved_run_is_not_served_after_what_its_function_reads_changed(setting, tmp_path, monkeypatch):
+    """The key of a ``pt.apply`` stage covers what its function computes with: module globals it reads (a number, a
+    dict), its default arguments and the object a method is bound to; changing any of them reruns the system."""
+    topics, qrels, systems = setting["sw"]
+    topics = topics.head(4)
+    counted = Counted(systems["bm25"])
+
+    def mean(stage):
+        return compare({"s": counted >> pt.apply.generic(stage)}, {"sw": (topics, qrels)}, [RR @ 10],
+                       save_dir=tmp_path, correction=None).per_query["value"].mean()
+
+    def with_default(df, weight=0.0):
+        return df.assign(score=df["score"] - weight * df["rank"])
+
+    variants = [(reweighted_by_global, lambda: monkeypatch.setattr(__import__(__name__), "WEIGHT", 1.0)),
+                (reweighted_by_global, lambda: monkeypatch.setitem(SETTINGS, "weight", 1.0)),
+                (with_default, lambda: monkeypatch.setattr(with_default, "__defaults__", (1.0,))),
+                (Reweight(0.0).apply, None)]
+    for stage, change in variants:
+        mean(stage)
+        runs = counted.calls
+        mean(stage)
+        assert counted.calls == runs, f"{stage}: the same stage is served from its saved run"
+        if change:
+            change()
+        else:
+            stage = Reweight(1.0).apply
+        mean(stage)
+        assert counted.calls == runs + 1, f"{stage}: a changed stage must be rerun"
+        monkeypatch.undo()
+
+
 def test_reliability_damaged_saved_runs_and_fingerprints_are_rerun_with_a_warning(setting, tmp_path, caplog):
     topics, qrels, systems = setting["sw"]
     topics = topics.head(5)
@@ -353,3 +415,11 @@ def test_reliability_duplicate_qids_and_conflicting_qrels_are_refused(setting):
     bad = pd.concat([qrels, qrels.head(1).assign(label=0)])
     with pytest.raises(ValueError, match="have the labels \\[0, 1\\]"):
         compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), bad)}, [RR @ 10], correction=None)
+    as_text = qrels.assign(label=qrels["label"].astype(str))  # read from a CSV: "1" is the label 1
+    assert len(compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), as_text)}, [RR @ 10],
+                       correction=None).per_query) == 2
+    for label in (np.nan, "relevant", 1.5):
+        unusable = qrels.astype({"label": object}).copy()
+        unusable.iloc[1, unusable.columns.get_loc("label")] = label
+        with pytest.raises(ValueError, match=f"have the label {label!r} \\(1 such rows\\): labels must be whole"):
+            compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), unusable)}, [RR @ 10], correction=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import re
 from pathlib import Path
 
@@ -157,7 +158,8 @@ def load(dataset_id: str):
         raise KeyError(f"unknown dataset id {dataset_id!r}{hint}") from None
 
 
-_LOCAL = {}
+_LOCAL = {}  # name -> (the files and languages it was registered with, the files' content digests)
+logger = logging.getLogger(__name__)
 
 
 def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | None = None,
@@ -171,7 +173,9 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
         qrels: TREC qrels ``qid 0 docno relevance``.
         query_lang, doc_lang: language codes of the queries and the documents.
 
-    Registering the same files again is a no-op; other files under a registered name raise a ValueError.
+    Registering the same files again is a no-op, unless their contents changed: then the name is registered anew
+    with what they hold now (a notebook that edits its qrels sees the edit). Other files under a registered name
+    raise a ValueError.
     """
     paths = {}
     for kind, path in (("docs", docs), ("queries", queries), ("qrels", qrels)):
@@ -183,11 +187,16 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
         if code is not None:
             language(code)
     signature = (tuple(sorted(paths.items())), query_lang, doc_lang)
+    contents = {kind: hashlib.sha256(Path(path).read_bytes()).hexdigest() for kind, path in paths.items()}
     if name in _LOCAL:
-        if _LOCAL[name] == signature:
+        registered, registered_contents = _LOCAL[name]
+        if registered != signature:
+            raise ValueError(f"dataset id {name!r} is already registered with other files: {registered[0]}")
+        if registered_contents == contents:
             return name
-        raise ValueError(f"dataset id {name!r} is already registered with other files: {_LOCAL[name][0]}")
-    if name in ir_datasets.registry or re.match(SHIPPED_PATTERN, name):
+        logger.info("register_local(%r): %s changed since it was registered: registering what it holds now", name,
+                    ", ".join(paths[kind] for kind in contents if contents[kind] != registered_contents.get(kind)))
+    elif name in ir_datasets.registry or re.match(SHIPPED_PATTERN, name):
         raise ValueError(f"dataset id {name!r} already exists in ir_datasets (or is one of the shipped "
                          f"collections): choose another name")
     parts = []
@@ -199,8 +208,9 @@ def register_local(name: str, docs, queries=None, qrels=None, query_lang: str | 
             paths["queries"], ["qid", "query"], {"query_id": "qid", "text": "query"})], query_lang))
     if "qrels" in paths:
         parts.append(ListQrels(_read_trec_qrels(paths["qrels"]), {}))
+    ir_datasets.registry._registered.pop(name, None)  # changed contents: register() refuses to replace a name
     ir_datasets.registry.register(name, Dataset(*parts))
-    _LOCAL[name] = signature
+    _LOCAL[name] = (signature, contents)
     return name
 
 
@@ -209,10 +219,14 @@ def unique_records(path, fields: list, aliases: dict) -> list:
     seen, records = {}, []
     for number, record in enumerate_records(path, fields, aliases=aliases):
         key = record[fields[0]]
+        if not key.strip():
+            raise BadRecordError(path, number, f"empty {fields[0]}")
         if key in seen:
             raise BadRecordError(path, number, f"duplicate {fields[0]} {key!r} (first on line {seen[key]})")
         seen[key] = number
         records.append(record)
+    if not records:
+        raise ValueError(f"{path}: no records (expected {' and '.join(fields)} on each line)")
     return records
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ir_measures
+import numpy as np
 import pandas as pd
 import pyterrier as pt
 
@@ -68,8 +69,15 @@ def _unique_topics(name: str, topics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _unique_qrels(name: str, qrels: pd.DataFrame) -> pd.DataFrame:
-    """``qrels`` with string ids, a judgement repeated whole kept once; two labels for one pair are refused."""
-    qrels = qrels.assign(qid=qrels["qid"].astype(str), docno=qrels["docno"].astype(str))
+    """``qrels`` with string ids and integer labels, a judgement repeated whole kept once; a label that is not a
+    whole number (NaN, a string, 1.5) and two labels for one pair are refused."""
+    labels = pd.to_numeric(qrels["label"], errors="coerce")
+    bad = ~(np.isfinite(labels) & (labels == labels.round()))
+    if bad.any():
+        row = qrels[bad].iloc[0]
+        raise ValueError(f"qrels of dataset {name!r}: query {row['qid']!r} and document {row['docno']!r} have the "
+                         f"label {row['label']!r} ({int(bad.sum())} such rows): labels must be whole numbers")
+    qrels = qrels.assign(qid=qrels["qid"].astype(str), docno=qrels["docno"].astype(str), label=labels.astype(int))
     qrels = qrels.drop_duplicates(["qid", "docno", "label"])
     conflicting = qrels[qrels.duplicated(["qid", "docno"], keep=False)]
     if len(conflicting):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.languages import LANGUAGES
-from ..util.io import Marker, check_replaceable
+from ..util.io import CLAIM_FILE, Marker, check_replaceable, claim_folder
 from .compare import Comparison
 from .stats import (BOOTSTRAP_SAMPLES, bonferroni, bonferroni_alpha, bootstrap_interval, macro_bootstrap, paired_p,
                     queries_needed)
@@ -21,23 +21,23 @@ FUSION_DEV_CSV, SETTINGS_JSON = "fusion_dev-{}.csv", "settings-{}.json"  # per t
 # a finished report folder, by the exact list of what the demo and write_report put there (report.md and the saved
 # runs it came from, at least): overwrite empties only such a folder, never one holding anything else
 REPORT_FOLDER = Marker(REPORT_FILE, files=(REPORT_FILE, "runs"), optional=(
-    HEADLINE_FILE, "results-*.csv", "per_query-*.csv", "languages-*.png", "gap-*.csv", "ceiling-*.csv", "share-*.csv",
-    "sweep.csv", "sweep.png", FUSION_DEV_CSV.format("*"), SETTINGS_JSON.format("*"), INDEXES_DIR, DENSE_DIR,
-    CACHE_DIR))
+    CLAIM_FILE, HEADLINE_FILE, "results-*.csv", "per_query-*.csv", "languages-*.png", "gap-*.csv", "ceiling-*.csv",
+    "share-*.csv", "sweep.csv", "sweep.png", FUSION_DEV_CSV.format("*"), SETTINGS_JSON.format("*"), INDEXES_DIR,
+    DENSE_DIR, CACHE_DIR))
 
 
 def prepare_output(out, overwrite: bool = False) -> Path:
     """The report folder: refused if it holds a finished report (unless ``overwrite``, which empties it: only a
-    folder holding nothing but what a report folder holds, :data:`REPORT_FOLDER`); a folder without one is an
-    interrupted run, whose saved runs are reused."""
+    folder holding nothing but what a report folder holds, :data:`REPORT_FOLDER`); a folder this package claimed
+    for a report (:func:`~pyterrier_optical.util.io.claim_folder`) without one is an interrupted run, whose saved
+    runs are reused; any other folder that is not empty is refused, naming it."""
     out = Path(out)
     if (out / REPORT_FILE).exists():
         if not overwrite:
             raise ValueError(f"{out} already holds a report; choose another output folder or overwrite it")
         check_replaceable(out, (REPORT_FOLDER,), "report folder")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return claim_folder(out, "report folder")
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:

@@ -1,6 +1,8 @@
 """Saved runs of a comparison: each system's run is kept in ``save_dir/<lang>/<system>.res.gz`` and reused only
 under the same key, a digest of what determines it (the pipeline's description and the topics), recorded in
-``fingerprints.json`` beside the runs; one comparison at a time holds a folder's lock."""
+``fingerprints.json`` beside the runs; one comparison at a time holds a folder's lock. A language folder is this
+package's (claimed, :func:`~pyterrier_optical.util.io.claim_folder`) before a run in it is served or deleted: a
+folder of a user's own runs is refused, never emptied."""
 from __future__ import annotations
 
 import glob
@@ -8,16 +10,28 @@ import hashlib
 import json
 import logging
 import re
+import types
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyterrier as pt
 
-from ..util.io import folder_lock, write_file_atomically
+from ..util.io import Marker, claim_folder, folder_lock, write_file_atomically
 
 logger = logging.getLogger(__name__)
 FINGERPRINTS = "fingerprints.json"
+SAVED_RUNS = "saved-runs folder"  # the kind of folder claimed
+
+
+def _is_fingerprints_file(file: Path) -> bool:
+    saved = json.loads(file.read_text(encoding="utf-8"))
+    return isinstance(saved, dict) and all(v is None or isinstance(v, str) for v in saved.values())
+
+
+# a language folder of saved runs written before folders were claimed, by its fingerprints
+RUNS_BEFORE_CLAIMS = Marker(FINGERPRINTS, check=_is_fingerprints_file)
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
@@ -35,6 +49,15 @@ def _value_parts(value, problems: list, depth: int = 2):
     what cannot be described so is appended to ``problems``."""
     if isinstance(value, (str, bytes, int, float, bool, type(None), Path)):
         return repr(value)
+    if isinstance(value, (pd.DataFrame, pd.Series)):  # their repr elides the middle rows
+        return [type(value).__name__, list(map(str, value.columns)) if isinstance(value, pd.DataFrame) else value.name,
+                hashlib.sha256(pd.util.hash_pandas_object(value).to_numpy().tobytes()).hexdigest()]
+    if isinstance(value, np.ndarray):
+        return [str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()]
+    if isinstance(value, types.ModuleType):
+        return value.__name__
+    if isinstance(value, (types.FunctionType, types.MethodType)):
+        return _callable_parts(value, problems, depth) if depth else value.__qualname__
     digest = getattr(value, "cache_key", None) or getattr(value, "content_digest", None)  # a complete key first
     if callable(digest):
         return [_ADDRESS.sub("", repr(value)), digest()]
@@ -51,16 +74,42 @@ def _value_parts(value, problems: list, depth: int = 2):
              if not k.startswith("_") and k not in visited}]
 
 
+def _global_names(code) -> set:
+    """The names ``code`` (nested functions included) may read from its module's globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            names |= _global_names(const)
+    return names
+
+
+def _callable_parts(fn, problems: list, depth: int = 2) -> list:
+    """What a function computes with: its code, its captured values, its default arguments, the object it is bound
+    to (a method), and the module globals it reads (their values; functions it calls, by their code)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        problems.append(f"{fn!r} has no readable code")
+        return []
+    parts = [_code_parts(code), [_value_parts(cell.cell_contents, problems, depth) for cell in fn.__closure__ or ()],
+             _value_parts(list(fn.__defaults__ or ()), problems, depth),
+             _value_parts(dict(fn.__kwdefaults__ or {}), problems, depth)]
+    if isinstance(fn, types.MethodType):
+        parts.append(_value_parts(fn.__self__, problems, depth))
+    module = getattr(fn, "__globals__", {})
+    parts.append({name: _value_parts(module[name], problems, depth - 1)
+                  for name in sorted(_global_names(code)) if name in module and name != fn.__name__})
+    return parts
+
+
 def _function_parts(transformer, problems: list) -> list:
-    """The code and captured values of the function inside a ``pt.apply`` stage ([] for other stages)."""
+    """What the function inside a ``pt.apply`` stage computes with ([] for other stages)."""
     fn = getattr(transformer, "fn", None)
     if not callable(fn):
         return []
-    code = getattr(fn, "__code__", None)
-    if code is None:
+    if getattr(fn, "__code__", None) is None:
         problems.append(f"the function of {transformer!r} has no readable code")
         return []
-    return [_code_parts(code), *(_value_parts(cell.cell_contents, problems) for cell in fn.__closure__ or ())]
+    return _callable_parts(fn, problems)
 
 
 def describe_system(pipeline) -> tuple:
@@ -151,8 +200,7 @@ def saved_runs(save_dir, lang: str, names: list, pipelines: list, topics: pd.Dat
     if save_dir is None:
         yield {}
         return
-    folder = Path(save_dir) / lang
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = claim_folder(Path(save_dir) / lang, SAVED_RUNS, (RUNS_BEFORE_CLAIMS,))
     with folder_lock(folder, "comparing systems", wait=True):  # one comparison at a time per save_dir
         forget_stale_runs(folder, names, pipelines, topics)
         yield {"save_dir": str(folder), "save_mode": "reuse"}

@@ -289,12 +289,15 @@ class DenseIndex(Keyed):
         def build(folder: Path):
             records = ({"docno": docno, "text": text}
                        for docno, text in checked_documents(docs, folder / TEXTS_FILE))
-            first = next(records, None)  # pyterrier-dr fails obscurely on an empty collection: look first
-            if first is None:
+            first = list(itertools.islice(records, 2))  # pyterrier-dr fails obscurely on fewer than two: look first
+            if not first:
                 raise ValueError(f"nothing to index into {self.path}: no documents")
+            if len(first) == 1:
+                raise ValueError(f"{self.path}: a dense index needs at least two documents (pyterrier-dr's docno "
+                                 f"store cannot hold one); got only {first[0]['docno']!r}")
             flex = pyterrier_dr.FlexIndex(str(folder / "flex"), verbose=self.verbose)
             (self.encoder.doc_encoder(verbose=self.verbose) >> flex.indexer(mode="overwrite")).index(
-                itertools.chain([first], records))
+                itertools.chain(first, records))
             (folder / ENCODER_FILE).write_text(json.dumps(self.encoder.description(), indent=1), encoding="utf-8")
 
         write_folder_atomically(self.path, build, (INDEX_MARKER,), "dense index")
@@ -393,4 +396,9 @@ class DenseScorer(Keyed, pt.Transformer):
         if inp.empty:  # pyterrier-dr's scorer fails on a frame without rows
             return inp.drop(columns=["score", "rank"], errors="ignore").assign(
                 score=pd.Series(dtype=np.float64), rank=pd.Series(dtype=np.int64))
+        unknown = sorted(set(inp["docno"].astype(str)) - self.index.texts().keys())
+        if unknown:  # pyterrier-dr would score them with another document's vector
+            raise ValueError(f"{len(unknown)} docno(s) are not in dense index {self.index.path}: "
+                             f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}; its scorer "
+                             "re-scores only the documents it holds")
         return self.pipeline_(inp)
