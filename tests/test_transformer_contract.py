@@ -30,7 +30,7 @@ from pyterrier_optical import (CodeSwitch, DenseIndex, E5Encoder, LexiconTransla
                                OpticalCheckpoint, OpticalReranker)
 from pyterrier_optical.data.lexicon import Lexicon
 from pyterrier_optical.experiment.saved_runs import run_fingerprint
-from pyterrier_optical.rerank.fusion import (KeepScore, LinearFusion, fused, fusion_curve, fusion_grid,
+from pyterrier_optical.rerank.fusion import (FIRST_SCORE, KeepScore, LinearFusion, fused, fusion_curve, fusion_grid,
                                              tune_fusion_weight)
 from pyterrier_optical.retrieve.bm25 import MultilingualBM25Retriever
 from pyterrier_optical.retrieve.codeswitch import code_switch_pairs
@@ -533,3 +533,43 @@ def test_infer_device_names_the_device_and_keeps_the_ones_here():
     for bad in ABSENT_DEVICES + [3.5, True]:
         with pytest.raises(ValueError, match="device"):
             infer_device(bad)
+
+
+# --- 4. result frames --------------------------------------------------------------------------------------------
+
+RESULT_FRAME_READERS = (OpticalReranker, TextScorer, DenseScorer, LinearFusion)  # every transformer that ranks a
+# result frame it is given
+BAD_RESULT_FRAMES = {
+    "a qid given to two queries": (lambda f: f.assign(query=["open a new tab", "close it"]),
+                                   "qid '1' is given to different queries"),
+    "a document given twice to a query": (lambda f: f.assign(docno=[f["docno"].iloc[0]] * 2),
+                                          "query '1' has document .* 2 times"),
+    "a qid as a number and as text": (lambda f: f.assign(qid=pd.Series([1, "1"], dtype=object)),
+                                      "qid '1' is given both as a number and as text"),
+}
+
+
+def test_every_transformer_that_ranks_a_result_frame_it_is_given_is_in_the_table():
+    """A class whose ``transform`` validates a result frame and ranks it reads one: the table must hold it."""
+    def ranks_a_result_frame(cls):
+        source = inspect.getsource(cls.transform) if hasattr(cls, "transform") else ""
+        return "result_frame(" in source and ("ranked(" in source or "super().transform" in source
+                                              or "pipeline_(" in source)
+
+    readers = {cls for cls in KEY_CASES if ranks_a_result_frame(cls)}
+    assert readers == set(RESULT_FRAME_READERS)
+
+
+@pytest.mark.parametrize("kind", BAD_RESULT_FRAMES)
+@pytest.mark.parametrize("cls", RESULT_FRAME_READERS, ids=key_id)
+def test_reliability_a_result_frame_whose_queries_are_not_one_query_each_is_refused(cls, kind):
+    """Ranks are per qid: a frame in which a qid is two queries, or a query has a document twice, would be ranked as
+    it was not meant; every re-scoring transformer refuses it naming one such qid (the good frame is scored)."""
+    docs = list(dense_index().texts().items())[:2]
+    frame = pd.DataFrame({"qid": ["1", "1"], "query": ["open a new tab"] * 2, "docno": [d for d, _ in docs],
+                          "text": [t for _, t in docs], "score": [2.0, 1.0], FIRST_SCORE: [1.0, 3.0]})
+    transformer = KEY_CASES[cls].build()
+    assert sorted(transformer(frame)["rank"]) == [0, 1]
+    change, message = BAD_RESULT_FRAMES[kind]
+    with pytest.raises(ValueError, match=message):
+        transformer(change(frame))

@@ -14,7 +14,7 @@ import pandas as pd
 import pyterrier as pt
 
 from ..util.checks import check_choice, check_number, check_positive_int, check_text
-from ..util.frames import ranked
+from ..util.frames import check_result_frame, ranked
 from ..util.keys import Keyed
 
 FIRST_SCORE = "first_score"
@@ -98,6 +98,7 @@ class LinearFusion(Keyed, pt.Transformer):
         pt.validate.result_frame(inp, extra_columns=["score", self.first])
         if inp.empty:
             return inp
+        check_result_frame(inp)
         norm = NORMALISERS[self.method]
         score = mixed(self.weight, norm(inp, "score"), norm(inp, self.first))
         return ranked(inp.assign(score=score.to_numpy()))

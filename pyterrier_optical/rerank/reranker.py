@@ -13,7 +13,7 @@ from ..models.registry import resolve_name
 from ..models.scoring import model_max_length, score_pairs
 from ..util.checks import check_bool, check_optional_int, check_positive_int, check_text, check_texts
 from ..util.device import inference_batch_size, infer_device, resolve_backend, resolve_precision
-from ..util.frames import ranked
+from ..util.frames import check_result_frame, ranked
 from ..util.keys import BATCHING, DEVICE, PROGRESS, Keyed, config_digest, tokenizer_digest, weights_key
 
 
@@ -123,6 +123,7 @@ class OpticalReranker(Keyed, pt.Transformer):
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Add ``score`` and ``rank`` to a result frame with query and text columns."""
         pt.validate.result_frame(inp, extra_columns=[self.query_field, self.text_field])
+        check_result_frame(inp, self.query_field)
         scores = self.score(inp[self.query_field].tolist(), inp[self.text_field].tolist())
         return ranked(inp.drop(columns=["score", "rank"], errors="ignore").assign(score=scores))
 

@@ -30,6 +30,7 @@ from ..models.scoring import clean_texts, mean_pool, padded_batches
 from ..util.checks import (check_bool, check_instance, check_optional_bool, check_optional_int, check_positive_int,
                            check_text, check_texts)
 from ..util.device import autocast, inference_batch_size, infer_device, resolve_backend, resolve_precision
+from ..util.frames import check_result_frame
 from ..util.io import Marker, write_folder_atomically
 from ..util.keys import (BATCHING, DEVICE, PROGRESS, Keyed, config_digest, digest, files_digest, tokenizer_digest,
                          weights_key)
@@ -78,7 +79,7 @@ class TextScorer(Keyed, pyterrier_dr.BiScorer):
             v.columns(includes=["qid", "query_vec", "doc_vec"])
             v.columns(includes=["qid", "query", "doc_vec"])
             v.columns(includes=["qid", "query_vec", self.text_field])
-        return super().transform(inp)
+        return super().transform(check_result_frame(inp))
 
 
 class E5Encoder(Keyed, pyterrier_dr.E5):
@@ -393,6 +394,7 @@ class DenseScorer(Keyed, pt.Transformer):
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         pt.validate.result_frame(inp, extra_columns=["query"])
+        check_result_frame(inp)
         if inp.empty:  # pyterrier-dr's scorer fails on a frame without rows
             return inp.drop(columns=["score", "rank"], errors="ignore").assign(
                 score=pd.Series(dtype=np.float64), rank=pd.Series(dtype=np.int64))
