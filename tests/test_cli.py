@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pyterrier_optical.cli import build_parser, main, recipe_fields, recipe_from_args
+from pyterrier_optical.cli import build_parser, count, main, recipe_fields, recipe_from_args
 from pyterrier_optical.data.bitext import load_bitext
 from pyterrier_optical.models.checkpoint import read_metadata
 from pyterrier_optical.models.recipes import STUDENT, TEACHER
@@ -98,6 +98,25 @@ def test_every_command_declares_whether_it_writes_under_the_home():
     for name, parser in commands().items():
         assert isinstance(parser.get_default("writes_home"), bool), name
         assert parser.get_default("func") is not None, name
+
+
+def count_flags():
+    """(command, flag) of every option that takes a count (``cli.count``), in every command; the recipes' and the
+    demo's numbers are checked by their own fields."""
+    for name, parser in commands().items():
+        for action in parser._actions:
+            if action.option_strings and action.type is count:
+                yield name, action.option_strings[-1]
+
+
+@pytest.mark.parametrize("command, flag", list(count_flags()))
+def test_every_count_flag_refuses_zero_and_negatives_naming_it_before_any_work(command, flag, capsys):
+    for value in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as stopped:
+            main([command, *ARGUMENTS[command], flag, value])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {flag}: " in err and value in err, err
 
 
 @pytest.fixture(params=["file", "read-only folder"])

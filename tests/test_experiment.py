@@ -423,3 +423,12 @@ def test_reliability_duplicate_qids_and_conflicting_qrels_are_refused(setting):
         unusable.iloc[1, unusable.columns.get_loc("label")] = label
         with pytest.raises(ValueError, match=f"have the label {label!r} \\(1 such rows\\): labels must be whole"):
             compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), unusable)}, [RR @ 10], correction=None)
+
+
+@pytest.mark.parametrize("method", ["minmax", "zscore", "rrf"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_reliability_fusion_refuses_a_score_that_is_not_a_number_in_every_method(method, bad):
+    frame = pd.DataFrame({"qid": ["q"] * 3, "query": ["x"] * 3, "docno": ["a", "b", "c"], "score": [1.0, bad, 0.5],
+                          "first_score": [3.0, 2.0, 1.0]})
+    with pytest.raises(ValueError, match=f"score of query 'q', document 'b' is {bad} \\(1 such rows\\)"):
+        LinearFusion(0.5, method)(frame)

@@ -36,7 +36,9 @@ def checked_documents(docs, texts_file: Path, bar=None):
         for i, doc in enumerate(bar(document_records(docs)) if bar else document_records(docs), start=1):
             docno = doc.get("docno") if isinstance(doc, dict) else None
             if not isinstance(docno, str) or not docno:
-                raise ValueError(f"document #{i} has no 'docno' string: {str(doc)[:200]}")
+                got = "none" if docno is None else f"{type(docno).__name__} {docno!r}"
+                raise ValueError(f"document #{i}: docno must be a non-empty string, got {got} (write docnos as text, "
+                                 f"e.g. frame.astype({{'docno': str}})): {str(doc)[:200]}")
             if docno in seen:
                 raise ValueError(f"docno {docno!r} is given twice (documents #{seen[docno]} and #{i}); "
                                  "docnos must be unique")

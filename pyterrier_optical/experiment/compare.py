@@ -159,7 +159,8 @@ def _check_comparison(systems: dict, datasets: dict, baseline: str | None, corre
     if baseline is not None and baseline not in systems:
         raise ValueError(f"baseline {baseline!r} is not among the systems {list(systems)}")
     if correction is not None and baseline is None:
-        raise ValueError(f"correction {correction!r} needs a baseline to compare against")
+        raise ValueError(f"correction {correction!r} needs a baseline to compare against: pass baseline=<a system "
+                         "name>, or correction=None for the means alone")
     check_correction(correction)
 
 

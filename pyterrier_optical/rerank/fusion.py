@@ -99,6 +99,12 @@ class LinearFusion(Keyed, pt.Transformer):
         if inp.empty:
             return inp
         check_result_frame(inp)
+        for column in ("score", self.first):
+            missing = inp[column].isna() | ~np.isfinite(pd.to_numeric(inp[column], errors="coerce"))
+            if missing.any():
+                row = inp[missing].iloc[0]
+                raise ValueError(f"{column} of query {row['qid']!r}, document {row['docno']!r} is {row[column]} "
+                                 f"({int(missing.sum())} such rows): fusion needs a finite score for every document")
         norm = NORMALISERS[self.method]
         score = mixed(self.weight, norm(inp, "score"), norm(inp, self.first))
         return ranked(inp.assign(score=score.to_numpy()))
