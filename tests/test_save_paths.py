@@ -161,14 +161,17 @@ def test_reliability_no_writer_replaces_a_folder_holding_a_foreign_file_of_a_mar
 
 
 @pytest.mark.parametrize("marker", [m for m in FOREIGN if m != "report.md"])
-def test_reliability_the_demo_writes_beside_other_files_without_removing_any(marker, tmp_path):
+def test_reliability_the_demo_refuses_a_folder_of_other_files_and_leaves_it_as_it_was(marker, tmp_path):
+    """No finished report there, but not a report folder either (not claimed by the demo): neither resumed into nor
+    emptied, even with overwrite."""
     from pyterrier_optical.experiment.report import prepare_output
 
     folder = tmp_path / "mine"
     (folder / marker).parent.mkdir(parents=True)
     FOREIGN[marker](folder / marker)
     before = snapshot(folder)
-    assert prepare_output(folder, overwrite=True) == folder  # no finished report there: nothing to replace
+    with pytest.raises(FileExistsError, match=f"{folder} is not a report folder written by pyterrier-optical"):
+        prepare_output(folder, overwrite=True)
     assert snapshot(folder) == before
 
 

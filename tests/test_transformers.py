@@ -157,10 +157,11 @@ def sample_input(transformer) -> pd.DataFrame:
     known = {"qid", "query", "docno", "text", "score", "first_score"}
     configs = [c for c in pt.inspect.transformer_inputs(transformer) if set(c) <= known]
     columns = next((c for c in configs if "qid" in c), configs[0])
-    rows = [{"qid": "q1", "query": "privacy settings", "docno": "d1", "text": "Privacy and security settings",
+    first, second = (d["docno"] for d in corpus()[:2])  # documents of the indexes, for the scorers that read them
+    rows = [{"qid": "q1", "query": "privacy settings", "docno": first, "text": "Privacy and security settings",
              "score": 1.5, "first_score": 0.5},
-            {"qid": "q1" if "docno" in columns else "q2", "query": "open a new tab", "docno": "d2",
-             "text": "Open a new tab", "score": 0.5, "first_score": 0.9}]
+            {"qid": "q1" if "docno" in columns else "q2", "query": "privacy settings" if "docno" in columns else
+             "open a new tab", "docno": second, "text": "Open a new tab", "score": 0.5, "first_score": 0.9}]
     return pd.DataFrame([{c: row[c] for c in columns} for row in rows])
 
 
