@@ -26,7 +26,7 @@ def curve_frame(runs: list, languages: list) -> pd.DataFrame:
         for r in records:
             rows.append({"run": run, "step": r["step"], "low alone": r["low_alone"], "low fused": r["low_fused"],
                          **{f"{lang} alone": r["alone"][lang] for lang in languages}})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).drop_duplicates(["run", "step"], keep="last")  # a run given twice counts once
 
 
 def compared(a: pd.DataFrame, b: pd.DataFrame, names: tuple) -> pd.DataFrame:

@@ -418,6 +418,10 @@ def test_reliability_duplicate_qids_and_conflicting_qrels_are_refused(setting):
     as_text = qrels.assign(label=qrels["label"].astype(str))  # read from a CSV: "1" is the label 1
     assert len(compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), as_text)}, [RR @ 10],
                        correction=None).per_query) == 2
+    nullable = qrels.astype({"label": "Int64"})
+    nullable.iloc[1, nullable.columns.get_loc("label")] = pd.NA
+    with pytest.raises(ValueError, match="have the label <NA> \\(1 such rows\\)"):
+        compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), nullable)}, [RR @ 10], correction=None)
     for label in (np.nan, "relevant", 1.5):
         unusable = qrels.astype({"label": object}).copy()
         unusable.iloc[1, unusable.columns.get_loc("label")] = label
@@ -432,3 +436,45 @@ def test_reliability_fusion_refuses_a_score_that_is_not_a_number_in_every_method
                           "first_score": [3.0, 2.0, 1.0]})
     with pytest.raises(ValueError, match=f"score of query 'q', document 'b' is {bad} \\(1 such rows\\)"):
         LinearFusion(0.5, method)(frame)
+
+
+VECTORS = pd.DataFrame({"qid": ["1", "2"], "query_vec": [np.zeros(3), np.ones(3)]})  # cells pandas cannot hash
+MIXED = np.array([{"a": 1}, "x"], dtype=object)
+STOPWORDS = {"the", "a", "of", "and"}
+
+
+def reads_everything(df):
+    from pyterrier_optical import OpticalReranker  # noqa: F401  (a class read by name)
+
+    return df if VECTORS is not None and MIXED is not None and STOPWORDS and LinearFusion else df
+
+
+def self_calling():
+    def walk(df, n=2):
+        return df if n == 0 else walk(df, n - 1)
+    return walk
+
+
+@pytest.mark.parametrize("stage", [reads_everything, self_calling(), LinearFusion(0.5).transform],
+                         ids=["globals of every kind", "a closure calling itself", "a bound method"])
+def test_reliability_what_a_function_reads_is_described_the_same_way_twice(stage):
+    """A class, a frame with vector cells, an object array, a set, a closure that calls itself: each stage has a
+    description (no crash, no endless recursion), and the same one twice."""
+    from pyterrier_optical.experiment.saved_runs import describe_system
+
+    first, why_not = describe_system(pt.apply.generic(stage))
+    assert why_not is None and first == describe_system(pt.apply.generic(stage))[0]
+
+
+def test_reliability_a_set_s_description_does_not_depend_on_the_hash_seed(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "describe.py"
+    script.write_text("import pyterrier as pt\nfrom pyterrier_optical.experiment.saved_runs import describe_system\n"
+                      "WORDS = {'sw', 'am', 'mr', 'tl', 'the'}\n"
+                      "def f(df, skip=frozenset({'x', 'y', 'z'})):\n    return df if df.query in {'a', 'b', 'c'} "
+                      "else df[~df.query.isin(WORDS)]\nprint(describe_system(pt.apply.generic(f))[0])\n")
+    outputs = {subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout for seed in "12"}
+    assert len(outputs) == 1

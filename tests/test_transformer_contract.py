@@ -20,6 +20,7 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyterrier as pt
 import pyterrier_dr
@@ -573,3 +574,13 @@ def test_reliability_a_result_frame_whose_queries_are_not_one_query_each_is_refu
     change, message = BAD_RESULT_FRAMES[kind]
     with pytest.raises(ValueError, match=message):
         transformer(change(frame))
+
+
+def test_qids_of_one_kind_in_several_types_are_one_query_each():
+    from pyterrier_optical.util.frames import check_result_frame
+
+    frame = pd.DataFrame({"qid": pd.Series([np.int64(1), 1, 2], dtype=object), "query": ["a", "a", "b"],
+                          "docno": ["d1", "d2", "d1"]})
+    assert check_result_frame(frame) is frame
+    categorical = frame.astype({"qid": str}).astype({"qid": "category", "docno": "category"})
+    assert check_result_frame(categorical) is categorical

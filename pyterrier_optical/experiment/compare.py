@@ -71,7 +71,7 @@ def _unique_topics(name: str, topics: pd.DataFrame) -> pd.DataFrame:
 def _unique_qrels(name: str, qrels: pd.DataFrame) -> pd.DataFrame:
     """``qrels`` with string ids and integer labels, a judgement repeated whole kept once; a label that is not a
     whole number (NaN, a string, 1.5) and two labels for one pair are refused."""
-    labels = pd.to_numeric(qrels["label"], errors="coerce")
+    labels = pd.to_numeric(qrels["label"], errors="coerce").astype("float64")  # pd.NA of a nullable column: NaN
     bad = ~(np.isfinite(labels) & (labels == labels.round()))
     if bad.any():
         row = qrels[bad].iloc[0]

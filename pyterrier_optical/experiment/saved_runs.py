@@ -9,6 +9,7 @@ import glob
 import hashlib
 import json
 import logging
+import pickle
 import re
 import types
 from contextlib import contextmanager
@@ -36,28 +37,62 @@ _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
 def _code_parts(code) -> list:
-    """What a code object computes: its bytecode, names and constants (nested functions included)."""
+    """What a code object computes: its bytecode, names and constants (nested functions included; a set constant in
+    a stable order: a set of strings is ordered by the process's hash seed)."""
     parts = [code.co_code.hex(), code.co_names]
     for const in code.co_consts:
-        parts.append(_code_parts(const) if hasattr(const, "co_code") else repr(const))
+        if hasattr(const, "co_code"):
+            parts.append(_code_parts(const))
+        else:
+            parts.append(sorted(map(repr, const)) if isinstance(const, frozenset) else repr(const))
     return parts
 
 
-def _value_parts(value, problems: list, depth: int = 2):
+def _content_digest(value) -> str | None:
+    """A digest of a frame's or an array's content (None when its cells cannot be hashed or pickled)."""
+    try:
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            data = np.ascontiguousarray(value).tobytes()
+        elif isinstance(value, np.ndarray):
+            data = pd.util.hash_array(value.ravel()).tobytes()  # the elements, not their addresses
+        else:
+            data = pd.util.hash_pandas_object(value).to_numpy().tobytes()
+    except TypeError:  # cells such as lists or arrays (pyterrier-dr's vectors)
+        try:
+            data = pickle.dumps(value, protocol=4)
+        except Exception:
+            return None
+    return hashlib.sha256(data).hexdigest()
+
+
+def _value_parts(value, problems: list, depth: int = 2, seen: frozenset = frozenset()):
     """A description of one value of a pipeline: its repr (with the content digest of what it reads, when it has
-    one), or for an object with the default repr its type, the code of its ``transform`` and its public attributes;
-    what cannot be described so is appended to ``problems``."""
-    if isinstance(value, (str, bytes, int, float, bool, type(None), Path)):
+    one), frames and arrays by content, containers and functions by what they hold, or for an object with the
+    default repr its type, the code of its ``transform`` and its public attributes; what cannot be described so is
+    appended to ``problems``. ``seen``: the containers and functions being described (a cycle ends there)."""
+    if isinstance(value, (str, bytes, int, float, bool, type(None), Path, np.generic)):
         return repr(value)
-    if isinstance(value, (pd.DataFrame, pd.Series)):  # their repr elides the middle rows
-        return [type(value).__name__, list(map(str, value.columns)) if isinstance(value, pd.DataFrame) else value.name,
-                hashlib.sha256(pd.util.hash_pandas_object(value).to_numpy().tobytes()).hexdigest()]
-    if isinstance(value, np.ndarray):
-        return [str(value.dtype), value.shape, hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()]
+    if isinstance(value, type):  # a class, not an instance: its methods are not keys
+        return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, types.ModuleType):
         return value.__name__
+    if id(value) in seen:
+        return "<cycle>"
+    seen = seen | {id(value)}
+    if isinstance(value, (pd.DataFrame, pd.Series, np.ndarray)):  # a frame's repr elides the middle rows
+        digest = _content_digest(value)
+        if digest is None:
+            problems.append(f"a {type(value).__name__} whose cells cannot be hashed")
+        return [type(value).__name__, getattr(value, "shape", None), digest]
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, [_value_parts(v, problems, depth, seen) for v in value]]
+    if isinstance(value, dict):
+        return ["dict", sorted([repr(k), _value_parts(v, problems, depth, seen)] for k, v in value.items())]
+    if isinstance(value, (set, frozenset)):  # a set of strings is ordered by the process's hash seed
+        return [type(value).__name__, sorted(json.dumps(_value_parts(v, problems, depth, seen), default=str)
+                                             for v in value)]
     if isinstance(value, (types.FunctionType, types.MethodType)):
-        return _callable_parts(value, problems, depth) if depth else value.__qualname__
+        return _callable_parts(value, problems, depth, seen)
     digest = getattr(value, "cache_key", None) or getattr(value, "content_digest", None)  # a complete key first
     if callable(digest):
         return [_ADDRESS.sub("", repr(value)), digest()]
@@ -70,7 +105,7 @@ def _value_parts(value, problems: list, depth: int = 2):
     transform = getattr(type(value), "transform", None)  # what a transformer of a user's class does
     code = _code_parts(transform.__code__) if hasattr(transform, "__code__") else None
     return [type(value).__module__, type(value).__qualname__, code,
-            {k: _value_parts(v, problems, depth - 1) for k, v in sorted(vars(value).items())
+            {k: _value_parts(v, problems, depth - 1, seen) for k, v in sorted(vars(value).items())
              if not k.startswith("_") and k not in visited}]
 
 
@@ -83,22 +118,33 @@ def _global_names(code) -> set:
     return names
 
 
-def _callable_parts(fn, problems: list, depth: int = 2) -> list:
+def _callable_parts(fn, problems: list, depth: int = 2, seen: frozenset = frozenset()) -> list:
     """What a function computes with: its code, its captured values, its default arguments, the object it is bound
     to (a method), and the module globals it reads (their values; functions it calls, by their code)."""
     code = getattr(fn, "__code__", None)
     if code is None:
         problems.append(f"{fn!r} has no readable code")
         return []
-    parts = [_code_parts(code), [_value_parts(cell.cell_contents, problems, depth) for cell in fn.__closure__ or ()],
-             _value_parts(list(fn.__defaults__ or ()), problems, depth),
-             _value_parts(dict(fn.__kwdefaults__ or {}), problems, depth)]
+    seen = seen | {id(fn), id(getattr(fn, "__func__", fn))}
+    parts = [_code_parts(code),
+             [_value_parts(cell.cell_contents, problems, depth, seen) for cell in fn.__closure__ or ()
+              if cell.cell_contents is not getattr(fn, "__func__", fn)],
+             _value_parts(list(fn.__defaults__ or ()), problems, depth, seen),
+             _value_parts(dict(fn.__kwdefaults__ or {}), problems, depth, seen)]
     if isinstance(fn, types.MethodType):
-        parts.append(_value_parts(fn.__self__, problems, depth))
+        parts.append(_value_parts(fn.__self__, problems, depth, seen))
     module = getattr(fn, "__globals__", {})
-    parts.append({name: _value_parts(module[name], problems, depth - 1)
-                  for name in sorted(_global_names(code)) if name in module and name != fn.__name__})
+    parts.append({name: _global_parts(module[name], fn, problems, depth, seen)
+                  for name in sorted(_global_names(code)) if name in module})
     return parts
+
+
+def _global_parts(value, fn, problems: list, depth: int, seen: frozenset):
+    """A module global ``fn`` reads: a function of another module (a library's) by its name, anything else by
+    :func:`_value_parts`."""
+    if isinstance(value, types.FunctionType) and value.__module__ != fn.__module__:
+        return f"{value.__module__}.{value.__qualname__}"
+    return _value_parts(value, problems, depth, seen)
 
 
 def _function_parts(transformer, problems: list) -> list:
@@ -200,7 +246,10 @@ def saved_runs(save_dir, lang: str, names: list, pipelines: list, topics: pd.Dat
     if save_dir is None:
         yield {}
         return
-    folder = claim_folder(Path(save_dir) / lang, SAVED_RUNS, (RUNS_BEFORE_CLAIMS,))
+    if Path(save_dir).exists() and not Path(save_dir).is_dir():
+        raise FileExistsError(f"save_dir {save_dir} is a file, not a folder: choose a folder for the saved runs")
+    folder = Path(save_dir) / lang
     with folder_lock(folder, "comparing systems", wait=True):  # one comparison at a time per save_dir
+        claim_folder(folder, SAVED_RUNS, (RUNS_BEFORE_CLAIMS,))  # under the lock: a claim being written is not seen
         forget_stale_runs(folder, names, pipelines, topics)
         yield {"save_dir": str(folder), "save_mode": "reuse"}
