@@ -203,3 +203,12 @@ def test_every_demo_option_is_a_flag_whose_default_is_the_options_default():
     assert "(default: 0 0.25 0.5 0.75 1)" in " ".join(helps.split())
     assert build_parser().parse_args(["demo", "--quiet", "--no-ood"]).verbose is False
     assert build_parser().parse_args(["-v", "demo"]).log_details  # optical's -v is not the demo's verbose
+
+
+def test_train_teacher_names_an_unknown_ir_datasets_id_and_the_closest_known_ones(tmp_path, capsys):
+    assert main(["train-teacher", "--out", str(tmp_path / "t"), "--irds", "msmarco-pasage/train/triples-small",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert ("unknown dataset id 'msmarco-pasage/train/triples-small'; closest: "
+            "msmarco-passage/train/triples-small") in err
+    assert "downloaded" not in err and not (tmp_path / "t").exists()

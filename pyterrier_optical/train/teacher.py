@@ -47,12 +47,10 @@ def read_examples(path, on_error: str = "raise", skipped: list | None = None) ->
 
 def irds_examples(dataset_id: str, limit: int | None = None) -> list:
     """Examples from an ir_datasets id with docpairs, e.g. ``msmarco-passage/train/triples-small`` (downloads)."""
-    import ir_datasets
+    from ..data.datasets import explain_download_failure, load
 
-    from ..data.datasets import explain_download_failure
-
+    dataset = load(dataset_id)  # an unknown id: a KeyError naming the closest known ones
     try:
-        dataset = ir_datasets.load(dataset_id)
         queries = {q.query_id: q.text for q in dataset.queries_iter()}
         docs = dataset.docs_store()
         examples = []
