@@ -106,3 +106,13 @@ def test_freedict_fixture_round_trip(tmp_path):
     (tmp_path / "bad.dict").write_text("x")
     with pytest.raises(ValueError, match=r"bad\.index:1"):
         read_freedict(tmp_path / "bad.index", "sw", "en")
+
+
+@pytest.mark.parametrize("dataset_id, having", [
+    ("optical/ui-kolibri/am-en/test", "de, fr, ha, mr, sw, yo"), ("optical/ui/yo-en/test", "am, de, fi, fr, mr"),
+    ("optical/ui/ha-en/dev", "am, de, fi, fr, mr")])
+def test_reliability_a_shipped_id_of_a_language_without_that_source_says_so(dataset_id, having):
+    """Not an empty collection (which compare would fail on far from the cause): the id's source has no bitext for
+    the language, and the languages that have one are named."""
+    with pytest.raises(ValueError, match=f"{dataset_id}: no .* bitext for .*; languages with one: {having}"):
+        pt.get_dataset("irds:" + dataset_id).get_topics()

@@ -11,7 +11,8 @@ from pyterrier_optical.retrieve.bm25 import MultilingualBM25
 from pyterrier_optical.retrieve.codeswitch import LexiconTranslate
 from pyterrier_optical.experiment.compare import Comparison, compare
 from pyterrier_optical.experiment.stats import bonferroni, correct, paired_p
-from pyterrier_optical.rerank.fusion import KeepScore, LinearFusion, best_setting, fused, tune_fusion_weight
+from pyterrier_optical.rerank.fusion import (KeepScore, LinearFusion, best_setting, fused, fusion_curve,
+                                             tune_fusion_weight)
 from pyterrier_optical.data.lexicon import shipped_lexicon
 
 LANGS = ("sw", "de")
@@ -203,9 +204,11 @@ def test_fusion_weight_0_keeps_the_first_stage_1_the_reranker_and_tuning_ignores
 
     weight, table = tune_fusion_weight(first, Negate(), topics, qrels, RR @ 10)
     assert weight < 0.5 and len(table) == 11
-    judged = qrels[qrels["qid"].isin(first(topics)["qid"])]  # the curve is over the queries that were run
-    assert pt.Evaluate(fused(first, Negate(), weight)(topics), judged, [RR @ 10])["RR@10"] == pytest.approx(
-        table["RR@10"].max())
+    # the curve is over every judged query of the topics, one the first stage has nothing for scoring 0: as compare
+    assert first(topics)["qid"].nunique() < topics["qid"].nunique()  # some query gets nothing from BM25
+    means = compare({"fused": fused(first, Negate(), weight)}, {"sw": (topics, qrels)}, [RR @ 10],
+                    correction=None).means()
+    assert means["value"].iloc[0] == pytest.approx(table["RR@10"].max())
 
 
 def test_detectable_difference_follows_the_normal_approximation():
@@ -436,6 +439,11 @@ def test_reliability_fusion_refuses_a_score_that_is_not_a_number_in_every_method
                           "first_score": [3.0, 2.0, 1.0]})
     with pytest.raises(ValueError, match=f"score of query 'q', document 'b' is {bad} \\(1 such rows\\)"):
         LinearFusion(0.5, method)(frame)
+    qrels = pd.DataFrame({"qid": ["q"], "docno": ["b"], "label": [1]})
+    with pytest.raises(ValueError, match=f"score of query 'q', document 'b' is {bad} \\(1 such rows\\)"):
+        fusion_curve(frame, qrels, method=method)  # tuning reads its runs as fusion does
+    with pytest.raises(ValueError, match="query 'q' has document 'a' 2 times"):
+        fusion_curve(pd.concat([frame.fillna(0.0).replace(np.inf, 0.0), frame.head(1)]), qrels, method=method)
 
 
 VECTORS = pd.DataFrame({"qid": ["1", "2"], "query_vec": [np.zeros(3), np.ones(3)]})  # cells pandas cannot hash
@@ -478,3 +486,32 @@ def test_reliability_a_set_s_description_does_not_depend_on_the_hash_seed(tmp_pa
     outputs = {subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
                               env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout for seed in "12"}
     assert len(outputs) == 1
+
+
+def test_reliability_write_report_refuses_a_finished_report_and_a_measure_not_compared(setting, tmp_path):
+    from pyterrier_optical.experiment.report import Section, write_report
+
+    topics, qrels, systems = setting["sw"]
+    result = compare({"bm25": systems["bm25"], "untranslated": systems["untranslated"]},
+                     {"sw": (topics.head(4), qrels)}, [RR @ 10], baseline="bm25", correction=None)
+    with pytest.raises(ValueError, match=r"measure 'nDCG@10' is not one that section 'x' compared \(RR@10\)"):
+        write_report(tmp_path / "r", [Section("x", result)], "nDCG@10")
+    assert not (tmp_path / "r").exists()  # checked before anything is written
+    report = write_report(tmp_path / "new" / "r", [Section("x", result)], RR @ 10)  # made, with its parents
+    report.write_text(report.read_text() + "\nmy notes")
+    with pytest.raises(ValueError, match="already holds a report"):
+        write_report(tmp_path / "new" / "r", [Section("y", result)], "RR@10")
+    assert report.read_text().endswith("my notes")
+
+
+
+def test_measures_are_parsed_once_each_and_anything_else_is_named(setting):
+    from pyterrier_optical.util.measures import parse_measures
+
+    assert parse_measures(["RR@10", RR @ 10, "nDCG@10"]) == [RR @ 10, parse_measures("nDCG@10")[0]]
+    for bad in (None, 10, ["RR@10", 10], "RR @ ten", []):
+        with pytest.raises(ValueError, match="measure"):
+            parse_measures(bad)
+    topics, qrels, systems = setting["sw"]
+    result = compare({"bm25": systems["bm25"]}, {"sw": (topics.head(2), qrels)}, ["RR@10", RR @ 10], correction=None)
+    assert list(result.means()["measure"]) == ["RR@10"]

@@ -132,7 +132,13 @@ def bitext_collection(pairs, query_lang: str, doc_lang: str = "en") -> Dataset:
 
 def _shipped_initializer(dsid, groups):
     collection, lang, split = groups
-    return bitext_collection(load_bitext(lang, split, COLLECTIONS[collection]), lang)
+    source = COLLECTIONS[collection]
+    pairs = load_bitext(lang, split, source)
+    if not pairs:  # a language of the package without this source: said, not an empty collection
+        having = [other for other in shipped_languages("cldr" if source == "cldr" else None)
+                  if load_bitext(other, split, source)]
+        raise ValueError(f"{dsid}: no {source} {split} bitext for {lang!r}; languages with one: {', '.join(having)}")
+    return bitext_collection(pairs, lang)
 
 
 def shipped_dataset_id(source: str, lang: str, split: str) -> str:

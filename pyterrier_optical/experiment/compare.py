@@ -12,13 +12,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import ir_measures
 import numpy as np
 import pandas as pd
 import pyterrier as pt
 
 from ..data.languages import language
 from ..retrieve.codeswitch import CodeSwitch, check_ratio
+from ..util.measures import parse_measures
 from .saved_runs import saved_runs
 from .stats import (BOOTSTRAP_SAMPLES, CORRECTIONS, TESTS, check_correction, check_tests, correct, paired_p,
                     resource_gap, significance_table)
@@ -27,24 +27,6 @@ __all__ = ["CODE_SWITCH_RATIOS", "CORRECTIONS", "TESTS", "Comparison", "check_te
            "correct", "paired_p", "parse_measures", "significance_table"]
 logger = logging.getLogger(__name__)
 CODE_SWITCH_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the switchable query words switched to English
-
-
-def parse_measures(measures) -> list:
-    """ir_measures objects from objects or strings such as ``"RR@10"``; an unknown one raises ``ValueError``."""
-    if isinstance(measures, (str, ir_measures.measures.BaseMeasure)):
-        measures = [measures]
-    parsed = []
-    for m in measures:
-        if isinstance(m, str):
-            try:
-                m = ir_measures.parse_measure(m)
-            except (ValueError, NameError, SyntaxError, TypeError):
-                raise ValueError(f"unknown measure {m!r}; use ir_measures names such as RR@10, nDCG@10, AP, R@100"
-                                 ) from None
-        parsed.append(m)
-    if not parsed:
-        raise ValueError("no measures given")
-    return parsed
 
 
 def _read_dataset(data) -> tuple:

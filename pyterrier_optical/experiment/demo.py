@@ -198,7 +198,7 @@ class Demo:
                 continue
             if (stage, reranker) not in shared:
                 run = (stages[stage] % max(depths) >> KeepScore() >> self.scorer(reranker, collection))(topics)
-                shared[stage, reranker] = fusion_grid(run, qrels, RR @ 10, depths)
+                shared[stage, reranker] = fusion_grid(run, qrels, RR @ 10, depths, topics=topics)
             grids.append(shared[stage, reranker].assign(system=name, lang=lang))
         return grids
 

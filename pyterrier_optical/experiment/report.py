@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..data.languages import LANGUAGES
 from ..util.io import CLAIM_FILE, Marker, check_replaceable, claim_folder
+from ..util.measures import parse_measure
 from .compare import Comparison
 from .stats import (BOOTSTRAP_SAMPLES, bonferroni, bonferroni_alpha, bootstrap_interval, macro_bootstrap, paired_p,
                     queries_needed)
@@ -306,8 +307,16 @@ def write_report(out, sections, measure: str, sweep: Comparison | None = None, t
                  notes=()) -> Path:
     """Write ``report.md`` with one part per :class:`Section` and the code-switch ``sweep``, with their CSVs
     (``results-<i>.csv``, ``per_query-<i>.csv``, ``gap-<i>.csv``, ``ceiling-<i>.csv``, ``share-<i>.csv``,
-    ``sweep.csv``) and figures into ``out``; returns the report's path."""
-    out = Path(out)
+    ``sweep.csv``) and figures into ``out``; returns the report's path. ``out`` is prepared as
+    :func:`prepare_output` does (a folder holding a finished report, or anyone else's files, is refused), and
+    ``measure`` must be one every section compared, both checked before anything is written."""
+    measure = str(parse_measure(measure))
+    for section in sections:
+        compared = set(section.comparison.table["measure"])
+        if measure not in compared:
+            raise ValueError(f"measure {measure!r} is not one that section {section.heading!r} compared "
+                             f"({', '.join(sorted(compared))})")
+    out = prepare_output(out)
     lines = [f"# {title}", "", *notes, ""]
     for i, section in enumerate(sections, 1):
         lines += _comparison_lines(out, i, section, measure)

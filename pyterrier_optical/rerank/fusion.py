@@ -16,6 +16,7 @@ import pyterrier as pt
 from ..util.checks import check_choice, check_number, check_positive_int, check_text
 from ..util.frames import check_result_frame, ranked
 from ..util.keys import Keyed
+from ..util.measures import parse_measure
 
 FIRST_SCORE = "first_score"
 METHODS = ("minmax", "zscore", "rrf")
@@ -98,16 +99,25 @@ class LinearFusion(Keyed, pt.Transformer):
         pt.validate.result_frame(inp, extra_columns=["score", self.first])
         if inp.empty:
             return inp
-        check_result_frame(inp)
-        for column in ("score", self.first):
-            missing = inp[column].isna() | ~np.isfinite(pd.to_numeric(inp[column], errors="coerce"))
-            if missing.any():
-                row = inp[missing].iloc[0]
-                raise ValueError(f"{column} of query {row['qid']!r}, document {row['docno']!r} is {row[column]} "
-                                 f"({int(missing.sum())} such rows): fusion needs a finite score for every document")
+        check_fusion_input(inp, self.first)
         norm = NORMALISERS[self.method]
         score = mixed(self.weight, norm(inp, "score"), norm(inp, self.first))
         return ranked(inp.assign(score=score.to_numpy()))
+
+
+def check_fusion_input(run: pd.DataFrame, first: str = FIRST_SCORE) -> pd.DataFrame:
+    """``run`` once each qid is one query (:func:`~pyterrier_optical.util.frames.check_result_frame`) and both of
+    its scores are finite numbers, naming a row otherwise."""
+    check_result_frame(run)
+    for column in ("score", first):
+        if column not in run.columns:
+            raise ValueError(f"fusion needs a {column!r} column (the run has {', '.join(map(str, run.columns))})")
+        missing = run[column].isna() | ~np.isfinite(pd.to_numeric(run[column], errors="coerce"))
+        if missing.any():
+            row = run[missing].iloc[0]
+            raise ValueError(f"{column} of query {row['qid']!r}, document {row['docno']!r} is {row[column]} "
+                             f"({int(missing.sum())} such rows): fusion needs a finite score for every document")
+    return run
 
 
 def check_transformer(name: str, value) -> pt.Transformer:
@@ -143,16 +153,20 @@ def fused(first_stage: pt.Transformer, reranker: pt.Transformer, weight: float, 
 
 
 def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, grid=None,
-                 method: str = "minmax") -> pd.DataFrame:
+                 method: str = "minmax", topics: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-query ``measure`` of ``LinearFusion(w, method)`` on ``run`` (a reranked run with ``first_score``) for each
-    weight of ``grid`` (default 0, 0.1, ..., 1): columns ``weight``, ``qid``, ``value``."""
+    weight of ``grid`` (default 0, 0.1, ..., 1): columns ``weight``, ``qid``, ``value``. The queries are the judged
+    ones of ``topics`` (default: of the run), a query the run has nothing for scoring 0, as in ``compare``."""
     grid = check_grid(grid)
     check_method(method)
+    check_fusion_input(run)
+    measure = parse_measure(measure)
     norm = NORMALISERS[method]
     reranker, first = norm(run, "score"), norm(run, FIRST_SCORE)
     qids = run["qid"].astype(str)
+    asked = set(qids) if topics is None else set(topics["qid"].astype(str))
     qrels = qrels.assign(qid=qrels["qid"].astype(str))
-    qrels = qrels[qrels["qid"].isin(set(qids))]  # only the queries that were run
+    qrels = qrels[qrels["qid"].isin(asked)]
     # every weight's fused run in one evaluation, as query ids "<weight index>|<qid>" (LinearFusion's scores; the
     # measure ranks by score, so no re-ranking is needed)
     runs = pd.concat([pd.DataFrame({"query_id": f"{i}|" + qids, "doc_id": run["docno"].astype(str),
@@ -161,7 +175,10 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
                                       "relevance": qrels["label"].to_numpy()}) for i in range(len(grid))])
     rows = [(int(index), qid, m.value) for m in ir_measures.iter_calc([measure], judged, runs)
             for index, qid in [m.query_id.split("|", 1)]]
-    curve = pd.DataFrame(rows, columns=["index", "qid", "value"]).sort_values(["index", "qid"], kind="stable")
+    scored = pd.DataFrame(rows, columns=["index", "qid", "value"])
+    every = pd.MultiIndex.from_product([range(len(grid)), sorted(set(qrels["qid"]))], names=["index", "qid"])
+    curve = (scored.set_index(["index", "qid"])["value"].reindex(every, fill_value=0.0)  # nothing retrieved: 0
+             .reset_index().sort_values(["index", "qid"], kind="stable"))
     return pd.DataFrame({"weight": [grid[i] for i in curve["index"]], "qid": curve["qid"].to_numpy(),
                          "value": curve["value"].to_numpy()})
 
@@ -180,7 +197,7 @@ def tune_fusion_weight(first_stage: pt.Transformer, reranker: pt.Transformer, to
     check_transformer("reranker", reranker)
     grid = check_grid(grid)
     check_method(method)
-    curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid, method)
+    curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid, method, topics)
     return best_weight(curve), curve.groupby("weight", as_index=False)["value"].mean().rename(
         columns={"value": str(measure)})
 
@@ -191,10 +208,11 @@ def first_stage_rank(run: pd.DataFrame, column: str = FIRST_SCORE) -> pd.Series:
 
 
 def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @ 10, depths=(10, 20, 50),
-                methods=METHODS, grid=None) -> pd.DataFrame:
+                methods=METHODS, grid=None, topics: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`fusion_curve` of ``run`` (reranked, with ``first_score``) cut to each first-stage ``depth`` and fused by
     each method: columns ``depth``, ``method``, ``weight``, ``qid``, ``value``. Weight 1 is the reranker alone on the
-    top ``depth`` (the same for every method), weight 0 the first stage."""
+    top ``depth`` (the same for every method), weight 0 the first stage; the queries are the judged ones of
+    ``topics`` (default: of the run)."""
     depths = [check_positive_int("each of depths", d) for d in check_list("depths", depths)]
     methods = [check_choice("each of methods", m, METHODS) for m in check_list("methods", methods)]
     grid = check_grid(grid)
@@ -203,7 +221,7 @@ def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @
     for depth in depths:
         top = run[rank < depth]
         for method in methods:
-            frames.append(fusion_curve(top, qrels, measure, grid, method).assign(depth=depth, method=method))
+            frames.append(fusion_curve(top, qrels, measure, grid, method, topics).assign(depth=depth, method=method))
     return pd.concat(frames, ignore_index=True)[["depth", "method", "weight", "qid", "value"]]
 
 
