@@ -416,6 +416,29 @@ def test_reliability_a_config_that_does_not_fit_the_weights_is_refused(tiny_mode
             load(str(folder))
 
 
+def test_reliability_a_two_label_head_or_a_tokenizer_of_another_model_is_refused_on_load(tiny_model_dir, tmp_path):
+    """A monoBERT-style two-class head is not a relevance logit, and a tokenizer with more tokens than the model
+    embeds would fail at the first batch: both are named when the reranker is made."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from pyterrier_optical.rerank.reranker import OpticalReranker
+
+    two = _copy_model(tiny_model_dir, tmp_path / "two-labels")
+    config = json.loads((two / "config.json").read_text())
+    (two / "config.json").write_text(json.dumps({**config, "id2label": {"0": "no", "1": "yes"},
+                                                 "label2id": {"no": 0, "yes": 1}}))
+    with pytest.raises(ValueError, match="has a classification head of 2 labels; OpticalReranker reads"):
+        OpticalReranker(str(two), verbose=False)
+    other = _copy_model(tiny_model_dir, tmp_path / "other-tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(other)
+    tokenizer.add_tokens([f"extra{i}" for i in range(5000)])
+    tokenizer.save_pretrained(other)
+    with pytest.raises(ValueError, match=f"the tokenizer has {len(tokenizer)} tokens but the model embeds"):
+        OpticalReranker(str(other), verbose=False)
+
+
 @pytest.mark.parametrize("removed, message", [("tokenizer.json", "has tokenizer_config.json but no tokenizer.json"),
                                               ("tokenizer_config.json", "has tokenizer.json but no tokenizer_config")])
 def test_reliability_a_missing_tokenizer_file_is_named_with_the_folder(tiny_model_dir, tmp_path, removed, message):

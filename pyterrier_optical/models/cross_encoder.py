@@ -23,7 +23,7 @@ def load_cross_encoder(name_or_path, device=None, rebuild_hint: str = ""):
     refused here: ``OpticalReranker(name)`` or :func:`.registry.embedded_path` give its folder. ``rebuild_hint``
     says what to do with a damaged folder that this package made.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     name = str(name_or_path)
     if name.startswith(EMBEDDED_PREFIX) and not Path(name).exists():
@@ -37,6 +37,11 @@ def load_cross_encoder(name_or_path, device=None, rebuild_hint: str = ""):
                                 ) from None
     path = Path(name).expanduser()
     try:
+        config = AutoConfig.from_pretrained(name)
+        heads = [a for a in config.architectures or [] if a.endswith("ForSequenceClassification")]
+        if heads and config.num_labels != 1:  # monoBERT-style two-class heads are not a relevance logit
+            raise ValueError(f"{name} has a classification head of {config.num_labels} labels; OpticalReranker "
+                             "reads cross-encoders with one relevance logit (as sentence-transformers' CrossEncoder)")
         tokenizer = AutoTokenizer.from_pretrained(name)
         with quiet_loading():
             model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)
@@ -45,6 +50,9 @@ def load_cross_encoder(name_or_path, device=None, rebuild_hint: str = ""):
             f"could not load model {name!r}: it is neither a local folder nor a reachable Hugging Face hub id "
             f"({e.__class__.__name__}). Offline, pass a local folder or {DEFAULT_MODEL!r} / {E5_SMALL!r} "
             f"(embedded, cached under {optical_home()}).") from e
+    if len(tokenizer) > model.config.vocab_size:  # its ids past the embeddings would fail at the first batch
+        raise ValueError(f"{name}: the tokenizer has {len(tokenizer)} tokens but the model embeds "
+                         f"{model.config.vocab_size}: they are not one model's")
     metadata = read_metadata(path) if path.is_dir() else {}
     if not metadata:
         logger.info("%s is not a reranker checkpoint: a new relevance head is added", name)
