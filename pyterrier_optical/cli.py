@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -344,6 +345,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped early (optical languages | head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except OSError as e:
         if e.errno == errno.ENOSPC:
             print(f"optical {args.command}: error: {explain_full_disk(e)}", file=sys.stderr)

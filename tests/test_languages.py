@@ -55,3 +55,12 @@ def test_the_cldr_test_split_is_a_collection_somali_queries_english_documents():
     assert len(docs) == len({en for en, _ in pairs})
     first = qrels.merge(topics, on="qid").iloc[0]
     assert (docs[first["docno"]], first["query"]) in pairs
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m pyterrier_optical.cli languages | head -1", shell=True,
+                          capture_output=True, text=True, executable="/bin/bash")
+    assert done.stdout.startswith("| code") and "Broken pipe" not in done.stderr and "Error" not in done.stderr
