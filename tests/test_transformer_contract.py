@@ -442,17 +442,17 @@ ARGUMENT_CASES = {
         "method": ["max"]}),
     "tune_fusion_weight": ArgumentCase(tune_fusion_weight, {
         "first_stage": KeepScore(), "reranker": KeepScore(), "topics": TOPICS, "qrels": QRELS}, {
-        "first_stage": ["bm25"], "reranker": [None], "grid": [[1.5], [], "0.5", 5], "method": ["max"]},
+        "first_stage": ["bm25"], "reranker": [None], "grid": [[1.5], [], "0.5", 5], "method": ["max"],
+        "measure": ["FOO@3", 10]},
         {"topics": "checked by the pipeline it runs (PyTerrier's validation names the missing columns)",
-         "qrels": "checked by ir_measures when the runs are evaluated", "measure": "an ir_measures measure"}),
+         "qrels": "checked by ir_measures when the runs are evaluated"}),
     "fusion_curve": ArgumentCase(fusion_curve, {"run": run_frame(), "qrels": QRELS}, {
-        "grid": [[1.5], [], "0.5"], "method": ["max"]},
-        {"run": "a reranked run with first_score; its columns are read by name", "qrels": "checked by ir_measures",
-         "measure": "an ir_measures measure"}),
+        "grid": [[1.5], [], "0.5"], "method": ["max"], "measure": ["FOO@3", 10], "topics": ["sw", 3]},
+        {"run": "a reranked run with first_score; its columns are read by name", "qrels": "checked by ir_measures"}),
     "fusion_grid": ArgumentCase(fusion_grid, {"run": run_frame(), "qrels": QRELS}, {
-        "depths": [[0], "10", [], 10], "methods": [["max"], [], "minmax"], "grid": [[1.5]]},
-        {"run": "a reranked run with first_score; its columns are read by name", "qrels": "checked by ir_measures",
-         "measure": "an ir_measures measure"}),
+        "depths": [[0], "10", [], 10], "methods": [["max"], [], "minmax"], "grid": [[1.5]], "measure": ["FOO@3"],
+        "topics": ["sw"]},
+        {"run": "a reranked run with first_score; its columns are read by name", "qrels": "checked by ir_measures"}),
 }
 ARGUMENT_VALUES = [(case, name, value) for case, spec in ARGUMENT_CASES.items()
                    for name, values in spec.bad.items() for value in values]

@@ -120,6 +120,14 @@ def check_fusion_input(run: pd.DataFrame, first: str = FIRST_SCORE) -> pd.DataFr
     return run
 
 
+def check_topics(topics) -> pd.DataFrame | None:
+    """``topics`` when it is None or a frame with a ``qid`` column; a ValueError naming it otherwise."""
+    if topics is not None and not (isinstance(topics, pd.DataFrame) and "qid" in topics.columns):
+        got = f"columns {list(topics.columns)}" if isinstance(topics, pd.DataFrame) else repr(topics)
+        raise ValueError(f"topics must be a DataFrame with a qid column (or None), got {got}"[:300])
+    return topics
+
+
 def check_transformer(name: str, value) -> pt.Transformer:
     """``value`` when it is a PyTerrier transformer; a ValueError naming ``name`` otherwise."""
     if not isinstance(value, pt.Transformer):
@@ -159,8 +167,8 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
     ones of ``topics`` (default: of the run), a query the run has nothing for scoring 0, as in ``compare``."""
     grid = check_grid(grid)
     check_method(method)
+    topics, measure = check_topics(topics), parse_measure(measure)
     check_fusion_input(run)
-    measure = parse_measure(measure)
     norm = NORMALISERS[method]
     reranker, first = norm(run, "score"), norm(run, FIRST_SCORE)
     qids = run["qid"].astype(str)
@@ -197,6 +205,7 @@ def tune_fusion_weight(first_stage: pt.Transformer, reranker: pt.Transformer, to
     check_transformer("reranker", reranker)
     grid = check_grid(grid)
     check_method(method)
+    measure = parse_measure(measure)
     curve = fusion_curve((first_stage >> KeepScore() >> reranker)(topics), qrels, measure, grid, method, topics)
     return best_weight(curve), curve.groupby("weight", as_index=False)["value"].mean().rename(
         columns={"value": str(measure)})
@@ -215,7 +224,7 @@ def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @
     ``topics`` (default: of the run)."""
     depths = [check_positive_int("each of depths", d) for d in check_list("depths", depths)]
     methods = [check_choice("each of methods", m, METHODS) for m in check_list("methods", methods)]
-    grid = check_grid(grid)
+    grid, topics, measure = check_grid(grid), check_topics(topics), parse_measure(measure)
     rank = first_stage_rank(run)
     frames = []
     for depth in depths:
