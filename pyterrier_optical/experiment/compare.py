@@ -18,6 +18,7 @@ import pyterrier as pt
 
 from ..data.languages import language
 from ..retrieve.codeswitch import CodeSwitch, check_ratio
+from ..util.frames import check_result_frame
 from ..util.measures import parse_measures
 from .saved_runs import saved_runs
 from .stats import (BOOTSTRAP_SAMPLES, CORRECTIONS, TESTS, check_correction, check_tests, correct, paired_p,
@@ -39,15 +40,13 @@ def _read_dataset(data) -> tuple:
 
 
 def _unique_topics(name: str, topics: pd.DataFrame) -> pd.DataFrame:
-    """``topics`` with string qids, a row repeated whole kept once; a qid given to two queries is refused."""
+    """``topics`` with string qids, a row repeated whole kept once; a qid given to two queries is refused
+    (:func:`~pyterrier_optical.util.frames.check_result_frame`, naming the dataset)."""
     topics = topics.assign(qid=topics["qid"].astype(str)).drop_duplicates(["qid", "query"])  # 1 and "1": one query
-    repeated = topics[topics["qid"].duplicated(keep=False)]
-    if len(repeated):
-        qid = repeated["qid"].iloc[0]
-        texts = repeated[repeated["qid"] == qid]["query"].tolist()[:2]
-        raise ValueError(f"topics of dataset {name!r}: qid {qid!r} is given to different queries ({texts[0]!r} and "
-                         f"{texts[1]!r}; {repeated['qid'].nunique()} such qids): qids must be unique")
-    return topics
+    try:
+        return check_result_frame(topics)
+    except ValueError as e:
+        raise ValueError(f"topics of dataset {name!r}: {e}") from None
 
 
 def _unique_qrels(name: str, qrels: pd.DataFrame) -> pd.DataFrame:

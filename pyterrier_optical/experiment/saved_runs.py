@@ -127,8 +127,7 @@ def _callable_parts(fn, problems: list, depth: int = 2, seen: frozenset = frozen
         return []
     seen = seen | {id(fn), id(getattr(fn, "__func__", fn))}
     parts = [_code_parts(code),
-             [_value_parts(cell.cell_contents, problems, depth, seen) for cell in fn.__closure__ or ()
-              if cell.cell_contents is not getattr(fn, "__func__", fn)],
+             [_value_parts(cell.cell_contents, problems, depth, seen) for cell in fn.__closure__ or ()],
              _value_parts(list(fn.__defaults__ or ()), problems, depth, seen),
              _value_parts(dict(fn.__kwdefaults__ or {}), problems, depth, seen)]
     if isinstance(fn, types.MethodType):

@@ -167,8 +167,12 @@ def fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR 
     ones of ``topics`` (default: of the run), a query the run has nothing for scoring 0, as in ``compare``."""
     grid = check_grid(grid)
     check_method(method)
-    topics, measure = check_topics(topics), parse_measure(measure)
-    check_fusion_input(run)
+    return _fusion_curve(check_fusion_input(run), qrels, parse_measure(measure), grid, method, check_topics(topics))
+
+
+def _fusion_curve(run: pd.DataFrame, qrels: pd.DataFrame, measure, grid: list, method: str,
+                  topics: pd.DataFrame | None) -> pd.DataFrame:
+    """:func:`fusion_curve` of arguments already checked."""
     norm = NORMALISERS[method]
     reranker, first = norm(run, "score"), norm(run, FIRST_SCORE)
     qids = run["qid"].astype(str)
@@ -225,12 +229,13 @@ def fusion_grid(run: pd.DataFrame, qrels: pd.DataFrame, measure=ir_measures.RR @
     depths = [check_positive_int("each of depths", d) for d in check_list("depths", depths)]
     methods = [check_choice("each of methods", m, METHODS) for m in check_list("methods", methods)]
     grid, topics, measure = check_grid(grid), check_topics(topics), parse_measure(measure)
-    rank = first_stage_rank(run)
+    rank = first_stage_rank(check_fusion_input(run))  # checked once: each depth's cut is a part of it
     frames = []
     for depth in depths:
         top = run[rank < depth]
         for method in methods:
-            frames.append(fusion_curve(top, qrels, measure, grid, method, topics).assign(depth=depth, method=method))
+            frames.append(_fusion_curve(top, qrels, measure, grid, method, topics).assign(depth=depth,
+                                                                                          method=method))
     return pd.concat(frames, ignore_index=True)[["depth", "method", "weight", "qid", "value"]]
 
 
